@@ -1,0 +1,723 @@
+"""Static integrity checks of the Frappe layer, by reading files (AST, JSON), never importing frappe.
+
+Each check takes the repository root and returns a list of problems (strings naming file and defect);
+an empty list means the check passed. tests/integrity/test_app.py runs them on this repository and
+tests/integrity/test_checks.py proves, on small broken fixture apps, that each one catches its defect.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+APP = "trackflow"
+REFERENCE = Path(__file__).with_name("frappe_crm_reference.json")
+
+# Frappe and CRM paths this app may name in hooks and JS. Each entry says why it is allowed: these are
+# real functions in Frappe 15/16 or CRM 1.34+ that the app relies on (checked against their source).
+EXTERNAL_PATHS: dict[str, str] = {
+	"frappe.desk.query_report.run": "Frappe's report runner, called by report JS",
+	"frappe.client.get_list": "Frappe's generic list read (permission-checked by Frappe)",
+	"frappe.client.get": "Frappe's generic document read (permission-checked by Frappe)",
+	"frappe.client.get_value": "Frappe's generic value read (permission-checked by Frappe)",
+}
+
+# Roles that exist on a Frappe + CRM site without TrackFlow.
+STANDARD_ROLES = frozenset(
+	{
+		"Administrator",
+		"System Manager",
+		"All",
+		"Guest",
+		"Desk User",
+		"Sales User",
+		"Sales Manager",
+		"Sales Master Manager",
+		"Website Manager",
+		"Blogger",
+		"Report Manager",
+		"Dashboard Manager",
+		"Workspace Manager",
+	}
+)
+
+# Columns every document has, and the Document API a controller may use on `self`.
+STANDARD_FIELDS = frozenset(
+	{
+		"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent",
+		"parentfield", "parenttype", "doctype", "_user_tags", "_comments", "_assign", "_liked_by",
+		"_seen", "amended_from",
+	}
+)  # fmt: skip
+DOCUMENT_API = frozenset(
+	{
+		"flags", "meta", "get", "set", "append", "extend", "remove", "save", "insert", "delete", "reload",
+		"db_set", "db_get", "db_insert", "db_update", "get_doc_before_save", "has_value_changed",
+		"is_new", "is_child_table_same", "run_method", "check_permission", "has_permission",
+		"add_comment", "add_tag", "get_tags", "get_title", "get_url", "as_dict", "as_json", "update",
+		"get_valid_dict", "validate", "before_validate", "before_save", "before_insert", "after_insert",
+		"on_update", "on_change", "on_trash", "after_delete", "on_submit", "on_cancel",
+		"get_formatted", "precision", "set_new_name", "autoname", "get_value", "setdefault",
+		"get_password", "is_dirty", "_doc_before_save", "notify_update", "clear_cache", "lock",
+		"unlock", "queue_action", "submit", "cancel", "get_all_children", "set_onload", "get_onload",
+		"_action", "round_floats_in", "load_from_db", "get_db_value", "set_user_and_timestamp",
+		"validate_value", "get_children", "in_format_data", "is_locked", "add_seen", "add_viewed",
+	}
+)  # fmt: skip
+
+# Hooks whose values are dotted paths to callables, and what Frappe passes them.
+DOC_EVENT_ARGS = 2  # handler(doc, method)
+SCALAR_PATH_HOOKS = frozenset(
+	{
+		"before_install", "after_install", "after_migrate", "before_migrate", "before_uninstall",
+		"after_uninstall", "before_tests", "boot_session", "on_session_creation", "on_logout",
+		"extend_bootinfo", "before_request", "after_request", "before_job", "after_job",
+		"update_website_context", "get_website_user_home_page", "auth_hooks", "before_app_install",
+		"after_app_install", "before_app_uninstall", "after_app_uninstall", "page_renderer",
+		"website_path_resolver", "default_log_clearing_doctypes_hook", "get_translated_dict",
+	}
+)  # fmt: skip
+# Frappe calls these with no argument.
+NO_ARGUMENT_HOOKS = frozenset(
+	{"before_install", "after_install", "after_migrate", "before_migrate", "before_uninstall",
+	 "after_uninstall", "before_tests"}
+)  # fmt: skip
+DICT_PATH_HOOKS = frozenset(
+	{
+		"permission_query_conditions", "has_permission", "override_doctype_class",
+		"override_whitelisted_methods", "standard_queries", "get_site_info", "notification_config",
+		"jinja",
+	}
+)  # fmt: skip
+DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+FRAPPE_FIELDNAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# Top-level function names Frappe's conventions make recur (report execute, page get_context, ...).
+CONVENTIONAL_NAMES = frozenset(
+	{"execute", "get_context", "get_data", "get_columns", "get_chart", "get_filters", "main", "setUp",
+	 "tearDown", "setUpClass", "tearDownClass", "validate", "on_update", "get_permission_query_conditions",
+	 "has_permission", "get_list_context"}
+)  # fmt: skip
+
+
+def scrub(name: str) -> str:
+	return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def controller_class_name(doctype: str) -> str:
+	"""Frappe derives the controller class from the DocType name by dropping spaces and dashes."""
+	return doctype.replace(" ", "").replace("-", "")
+
+
+@cache
+def reference() -> dict:
+	return json.loads(REFERENCE.read_text())
+
+
+def external_doctypes() -> frozenset[str]:
+	return frozenset(reference()["doctypes"])
+
+
+def valid_fieldtypes() -> frozenset[str]:
+	return frozenset(reference()["fieldtypes"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading the app
+
+
+@dataclass
+class FunctionInfo:
+	module: str
+	name: str
+	node: ast.FunctionDef | ast.AsyncFunctionDef
+	path: Path
+	whitelisted: bool = False
+	allow_guest: bool = False
+	rate_limited: bool = False
+	in_class: str | None = None
+
+
+@dataclass
+class App:
+	root: Path
+	package: Path
+	modules_txt: list[str] = field(default_factory=list)
+	functions: dict[str, FunctionInfo] = field(default_factory=dict)  # dotted path -> info
+	classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+	module_names: dict[str, set[str]] = field(default_factory=dict)  # module -> top-level names
+	doctypes: dict[str, dict] = field(default_factory=dict)  # name -> json
+	doctype_paths: dict[str, Path] = field(default_factory=dict)
+	parse_errors: list[str] = field(default_factory=list)
+
+
+def _decorator_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, bool, bool]:
+	whitelisted = allow_guest = rate_limited = False
+	for dec in node.decorator_list:
+		target = dec.func if isinstance(dec, ast.Call) else dec
+		name = ast.unparse(target)
+		if name in ("frappe.whitelist", "whitelist"):
+			whitelisted = True
+			if isinstance(dec, ast.Call):
+				for kw in dec.keywords:
+					if kw.arg == "allow_guest" and isinstance(kw.value, ast.Constant) and kw.value.value:
+						allow_guest = True
+		if name.split(".")[-1] == "rate_limit":
+			rate_limited = True
+	return whitelisted, allow_guest, rate_limited
+
+
+def module_of(path: Path, root: Path) -> str:
+	rel = path.relative_to(root).with_suffix("")
+	parts = list(rel.parts)
+	if parts[-1] == "__init__":
+		parts.pop()
+	return ".".join(parts)
+
+
+def load_app(root: Path) -> App:
+	root = Path(root)
+	package = root / APP
+	app = App(root=root, package=package)
+	modules_file = package / "modules.txt"
+	if modules_file.exists():
+		app.modules_txt = [line.strip() for line in modules_file.read_text().splitlines() if line.strip()]
+	for path in sorted(package.rglob("*.py")):
+		module = module_of(path, root)
+		try:
+			tree = ast.parse(path.read_text(), filename=str(path))
+		except SyntaxError as e:
+			app.parse_errors.append(f"{path.relative_to(root)}: syntax error: {e}")
+			continue
+		names = app.module_names.setdefault(module, set())
+		for node in tree.body:
+			if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+				names.add(node.name)
+				w, g, r = _decorator_facts(node)
+				app.functions[f"{module}.{node.name}"] = FunctionInfo(module, node.name, node, path, w, g, r)
+			elif isinstance(node, ast.ClassDef):
+				names.add(node.name)
+				app.classes[f"{module}.{node.name}"] = node
+				for item in node.body:
+					if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+						w, g, r = _decorator_facts(item)
+						app.functions[f"{module}.{node.name}.{item.name}"] = FunctionInfo(
+							module, item.name, item, path, w, g, r, in_class=node.name
+						)
+			elif isinstance(node, ast.Assign | ast.AnnAssign):
+				targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+				names.update(t.id for t in targets if isinstance(t, ast.Name))
+			elif isinstance(node, ast.ImportFrom | ast.Import):
+				names.update((a.asname or a.name).split(".")[0] for a in node.names)
+	for path in sorted(package.glob("*/doctype/*/*.json")):
+		if path.stem != path.parent.name:
+			continue
+		try:
+			data = json.loads(path.read_text())
+		except ValueError as e:
+			app.parse_errors.append(f"{path.relative_to(root)}: invalid JSON: {e}")
+			continue
+		if isinstance(data, dict) and data.get("doctype") == "DocType":
+			app.doctypes[data.get("name", path.stem)] = data
+			app.doctype_paths[data.get("name", path.stem)] = path
+	return app
+
+
+def resolve(app: App, dotted: str) -> FunctionInfo | ast.ClassDef | str | None:
+	"""What a dotted path names in this app: a function, a class, a module-level name, or None."""
+	if dotted in app.functions:
+		return app.functions[dotted]
+	if dotted in app.classes:
+		return app.classes[dotted]
+	module, _, attr = dotted.rpartition(".")
+	if attr in app.module_names.get(module, ()):
+		return attr
+	return None
+
+
+def hooks_literals(app: App) -> tuple[dict, list[str]]:
+	"""Module-level literal assignments of hooks.py, and problems reading it."""
+	path = app.package / "hooks.py"
+	if not path.exists():
+		return {}, [f"{APP}/hooks.py is missing"]
+	values, problems = {}, []
+	for node in ast.parse(path.read_text()).body:
+		if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+			try:
+				values[node.targets[0].id] = ast.literal_eval(node.value)
+			except ValueError:
+				problems.append(f"hooks.py: {node.targets[0].id} is not a literal (hooks must be plain data)")
+	return values, problems
+
+
+def _positional_capacity(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
+	"""(required, maximum) positional arguments; maximum is large with *args."""
+	args = fn.args
+	positional = len(args.posonlyargs) + len(args.args)
+	required = positional - len(args.defaults)
+	return required, (1_000 if args.vararg else positional)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks
+
+
+def check_hooks(root: Path) -> list[str]:
+	"""Every dotted path in hooks.py resolves in this app (with the right arity) or is allow-listed."""
+	app = load_app(root)
+	hooks, problems = hooks_literals(app)
+	problems = problems + app.parse_errors
+
+	def check_path(dotted: str, where: str, args: int | None = None, whitelisted: bool = False):
+		if not isinstance(dotted, str) or not DOTTED.match(dotted):
+			problems.append(f"hooks.py {where}: {dotted!r} is not a dotted path")
+			return
+		top = dotted.split(".")[0]
+		if top != APP:
+			if dotted not in EXTERNAL_PATHS:
+				problems.append(f"hooks.py {where}: {dotted} is outside {APP} and not on the allow-list")
+			return
+		target = resolve(app, dotted)
+		if target is None:
+			problems.append(f"hooks.py {where}: {dotted} does not exist")
+			return
+		if isinstance(target, FunctionInfo):
+			if args is not None:
+				required, maximum = _positional_capacity(target.node)
+				if not required <= args <= maximum:
+					problems.append(f"hooks.py {where}: {dotted} cannot be called with {args} argument(s)")
+			if whitelisted and not target.whitelisted:
+				problems.append(f"hooks.py {where}: {dotted} must be decorated with @frappe.whitelist")
+
+	for name in SCALAR_PATH_HOOKS & hooks.keys():
+		value = hooks[name]
+		for dotted in value if isinstance(value, list | tuple) else [value]:
+			check_path(dotted, name, args=0 if name in NO_ARGUMENT_HOOKS else None)
+	for name in DICT_PATH_HOOKS & hooks.keys():
+		for key, value in hooks[name].items():
+			for dotted in value if isinstance(value, list | tuple) else [value]:
+				check_path(dotted, f"{name}[{key!r}]", whitelisted=name == "override_whitelisted_methods")
+			if name == "override_whitelisted_methods":
+				check_path(key, f"{name} key")
+			elif key not in external_doctypes() | app.doctypes.keys() and name != "jinja":
+				problems.append(f"hooks.py {name}: {key!r} is not a known DocType")
+	for doctype, events in (hooks.get("doc_events") or {}).items():
+		if doctype != "*" and doctype not in external_doctypes() | app.doctypes.keys():
+			problems.append(f"hooks.py doc_events: {doctype!r} is not a known DocType")
+		for event, value in events.items():
+			for dotted in value if isinstance(value, list | tuple) else [value]:
+				check_path(dotted, f"doc_events[{doctype!r}][{event!r}]", args=DOC_EVENT_ARGS)
+	for frequency, value in (hooks.get("scheduler_events") or {}).items():
+		entries = value.items() if isinstance(value, dict) else [(frequency, value)]
+		for key, paths in entries:
+			for dotted in paths:
+				check_path(dotted, f"scheduler_events[{key!r}]", args=0)
+	for i, tile in enumerate(hooks.get("add_to_apps_screen") or []):
+		if "has_permission" in tile:
+			check_path(tile["has_permission"], f"add_to_apps_screen[{i}].has_permission", args=0)
+	for i, entry in enumerate(hooks.get("user_data_fields") or []):
+		doctype = entry.get("doctype")
+		if doctype not in external_doctypes() | app.doctypes.keys():
+			problems.append(f"hooks.py user_data_fields[{i}]: {doctype!r} is not a known DocType")
+		elif doctype in app.doctypes:
+			fieldnames = {f["fieldname"] for f in app.doctypes[doctype].get("fields", [])} | STANDARD_FIELDS
+			for key in ("filter_by", "redact_fields"):
+				wanted = entry.get(key) or []
+				for fieldname in [wanted] if isinstance(wanted, str) else wanted:
+					if fieldname not in fieldnames:
+						problems.append(
+							f"hooks.py user_data_fields[{i}]: {doctype} has no field {fieldname!r}"
+						)
+	for kind in ("doctype_js", "doctype_list_js"):
+		for doctype, rel in (hooks.get(kind) or {}).items():
+			for file in rel if isinstance(rel, list) else [rel]:
+				if not (app.package / file).exists():
+					problems.append(f"hooks.py {kind}[{doctype!r}]: {file} does not exist")
+	if "crm" not in (hooks.get("required_apps") or []):
+		problems.append("hooks.py: required_apps must name crm")
+	return problems
+
+
+def check_doctypes(root: Path) -> list[str]:
+	"""Every DocType JSON is well-formed, in a listed module, with valid fields, links and controller."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	known = external_doctypes() | app.doctypes.keys()
+	fieldtypes = valid_fieldtypes()
+	roles = STANDARD_ROLES | _app_roles(app)
+	for path in sorted(app.package.glob("*/doctype/*/")):
+		if not path.is_dir() or path.name == "__pycache__":
+			continue
+		rel = path.relative_to(root)
+		if not (path / "__init__.py").exists():
+			problems.append(f"{rel}: missing __init__.py")
+		if not (path / f"{path.name}.json").exists():
+			problems.append(f"{rel}: no {path.name}.json")
+	for module_dir in {p.parent.parent for p in app.package.glob("*/doctype/*/")}:
+		for folder in (module_dir, module_dir / "doctype"):
+			if not (folder / "__init__.py").exists():
+				problems.append(f"{folder.relative_to(root)}: missing __init__.py")
+	for name, data in app.doctypes.items():
+		path = app.doctype_paths[name]
+		rel = path.relative_to(root)
+		if scrub(name) != path.parent.name:
+			problems.append(f"{rel}: name {name!r} does not match its folder {path.parent.name!r}")
+		module = data.get("module")
+		if module not in app.modules_txt:
+			problems.append(f"{rel}: module {module!r} is not in modules.txt")
+		elif path.parent.parent.parent.name != scrub(module):
+			problems.append(f"{rel}: lives outside the folder of its module {module!r}")
+		fields = data.get("fields", [])
+		fieldnames = [f.get("fieldname") for f in fields]
+		for dup in sorted({n for n in fieldnames if fieldnames.count(n) > 1}):
+			problems.append(f"{rel}: duplicate fieldname {dup!r}")
+		if "field_order" in data and sorted(data["field_order"]) != sorted(fieldnames):
+			problems.append(f"{rel}: field_order does not list exactly the fields")
+		by_name = {f.get("fieldname"): f for f in fields}
+		for f in fields:
+			fname, ftype = f.get("fieldname"), f.get("fieldtype")
+			where = f"{rel} field {fname!r}"
+			if not isinstance(fname, str) or not FRAPPE_FIELDNAME.match(fname):
+				problems.append(f"{where}: invalid fieldname")
+			elif fname in STANDARD_FIELDS:
+				problems.append(f"{where}: clashes with a standard column")
+			if ftype not in fieldtypes:
+				problems.append(f"{where}: unknown fieldtype {ftype!r}")
+			options = (f.get("options") or "").strip()
+			if ftype in ("Link", "Table", "Table MultiSelect"):
+				if options not in known:
+					problems.append(f"{where}: {ftype} to unknown DocType {options!r}")
+				elif ftype != "Link" and options in app.doctypes and not app.doctypes[options].get("istable"):
+					problems.append(f"{where}: {ftype} to {options!r}, which is not a child table")
+			if ftype == "Dynamic Link":
+				target = by_name.get(options)
+				if (
+					not target
+					or target.get("fieldtype") not in ("Link", "Select")
+					or (target.get("fieldtype") == "Link" and target.get("options") != "DocType")
+				):
+					problems.append(f"{where}: Dynamic Link options must name a Link-to-DocType field")
+			if ftype == "Select" and f.get("default") not in (None, ""):
+				if str(f["default"]) not in options.split("\n"):
+					problems.append(f"{where}: default {f['default']!r} is not one of its options")
+		for perm in data.get("permissions", []):
+			if perm.get("role") not in roles:
+				problems.append(f"{rel}: permission for unknown role {perm.get('role')!r}")
+		if not data.get("istable") and not data.get("permissions"):
+			problems.append(f"{rel}: no permissions (every DocType states who may use it)")
+		controller = path.with_suffix(".py")
+		cls = controller_class_name(name)
+		if not controller.exists():
+			problems.append(f"{rel}: controller {controller.name} is missing")
+		elif f"{module_of(controller, root)}.{cls}" not in app.classes:
+			problems.append(
+				f"{controller.relative_to(root)}: no class {cls} (Frappe derives it from the name)"
+			)
+	for path in sorted(app.package.glob("*/*/*/*.json")):
+		if "doctype" in path.parts or path.stem != path.parent.name:
+			continue
+		data = json.loads(path.read_text())
+		rel = path.relative_to(root)
+		if isinstance(data, dict) and data.get("doctype") in (
+			"Workspace", "Report", "Number Card", "Dashboard Chart", "Print Format", "Dashboard"
+		):  # fmt: skip
+			if data.get("module") not in app.modules_txt:
+				problems.append(f"{rel}: module {data.get('module')!r} is not in modules.txt")
+			for shortcut in data.get("shortcuts", []):
+				if shortcut.get("type") == "DocType" and shortcut.get("link_to") not in known:
+					problems.append(f"{rel}: shortcut to unknown DocType {shortcut.get('link_to')!r}")
+			for key in ("ref_doctype", "document_type"):
+				if data.get(key) and data[key] not in known:
+					problems.append(f"{rel}: {key} {data[key]!r} is not a known DocType")
+	return problems
+
+
+def _app_roles(app: App) -> set[str]:
+	"""Role names the app creates: string constants in permissions.py and install.py."""
+	roles = set()
+	for rel in ("permissions.py", "install.py"):
+		path = app.package / rel
+		if path.exists():
+			for node in ast.walk(ast.parse(path.read_text())):
+				if (
+					isinstance(node, ast.Assign)
+					and isinstance(node.value, ast.Constant)
+					and isinstance(node.value.value, str)
+					and any(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)
+				):
+					roles.add(node.value.value)
+	return roles
+
+
+JS_METHOD_PATTERNS = (
+	re.compile(r"""\bmethod\s*:\s*["'`]([\w.]+)["'`]"""),
+	re.compile(
+		r"""\b(?:frappe\.call|frappe\.xcall|call|createResource|createListResource)\(\s*["'`]([\w.]+)["'`]"""
+	),
+	re.compile(r"""/api/method/([\w.]+)"""),
+	re.compile(r"""\burl\s*:\s*["'`]([\w]+\.[\w.]+)["'`]"""),
+)
+
+
+def js_sources(app: App) -> list[tuple[Path, str]]:
+	"""JS that calls the server: .js/.vue/.html files (CRM form scripts are kept as .js files too)."""
+	return [
+		(path, path.read_text())
+		for path in sorted(app.package.rglob("*"))
+		if path.suffix in (".js", ".vue", ".html") and "node_modules" not in path.parts
+	]
+
+
+def check_js_calls(root: Path) -> list[str]:
+	"""Every server method named in JS exists and is whitelisted (or is an allow-listed Frappe method)."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	for path, text in js_sources(app):
+		for pattern in JS_METHOD_PATTERNS:
+			for match in pattern.finditer(text):
+				dotted = match.group(1)
+				if not DOTTED.match(dotted):
+					continue
+				rel = path.relative_to(root)
+				top = dotted.split(".")[0]
+				if top != APP:
+					if top in ("frappe", "crm") and dotted not in EXTERNAL_PATHS:
+						problems.append(f"{rel}: calls {dotted}, which is not on the allow-list")
+					continue
+				target = resolve(app, dotted)
+				if not isinstance(target, FunctionInfo):
+					problems.append(f"{rel}: calls {dotted}, which does not exist")
+				elif not target.whitelisted:
+					problems.append(f"{rel}: calls {dotted}, which is not @frappe.whitelist()-ed")
+	return problems
+
+
+PERMISSION_CALLS = frozenset(
+	{
+		"has_permission",
+		"only_for",
+		"check_permission",
+		"get_list",
+		"has_app_permission",
+		"throw_permission_error",
+	}
+)
+
+
+def check_whitelisted_methods(root: Path) -> list[str]:
+	"""Guest methods are rate-limited; whitelisted methods are typed and check permissions."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	module_functions = defaultdict(dict)
+	for info in app.functions.values():
+		if info.in_class is None:
+			module_functions[info.module][info.name] = info
+
+	def calls(node: ast.AST) -> set[str]:
+		return {
+			(n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", ""))
+			for n in ast.walk(node)
+			if isinstance(n, ast.Call)
+		}
+
+	for _, info in sorted(app.functions.items()):
+		if not info.whitelisted:
+			continue
+		rel = f"{info.path.relative_to(root)}:{info.node.lineno} {info.name}"
+		if info.allow_guest and not info.rate_limited:
+			problems.append(f"{rel}: guest method without @rate_limit")
+		params = [a for a in info.node.args.args + info.node.args.kwonlyargs if a.arg not in ("self", "cls")]
+		untyped = [a.arg for a in params if a.annotation is None]
+		if untyped:
+			problems.append(f"{rel}: untyped argument(s) {', '.join(untyped)} (Frappe validates typed args)")
+		if info.in_class or info.allow_guest:
+			continue  # document methods: Frappe checks the doc's permission; guest: validated and limited
+		called = calls(info.node)
+		helpers = [module_functions[info.module][c] for c in called if c in module_functions[info.module]]
+		for helper in helpers:
+			called |= calls(helper.node)
+		if not called & PERMISSION_CALLS:
+			problems.append(f"{rel}: whitelisted method never checks permission")
+	return problems
+
+
+def _self_reads(cls: ast.ClassDef) -> set[tuple[str, int]]:
+	defined = {n.name for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+	defined |= {
+		t.attr
+		for n in ast.walk(cls)
+		if isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign)
+		for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+		if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+	}
+	reads = set()
+	for node in ast.walk(cls):
+		if (
+			isinstance(node, ast.Attribute)
+			and isinstance(node.ctx, ast.Load)
+			and isinstance(node.value, ast.Name)
+			and node.value.id == "self"
+			and node.attr not in defined
+		):
+			reads.add((node.attr, node.lineno))
+	return reads
+
+
+def crm_fields(doctype: str) -> tuple[set[str], set[str]]:
+	"""(fields on every CRM version we support, fields on some version) of a CRM doctype."""
+	versions = [v.get(doctype, {}) for v in reference()["crm_fields"].values()]
+	present = [set(v) for v in versions if v]
+	if not present:
+		return set(), set()
+	return set.intersection(*present), set.union(*present)
+
+
+def check_field_reads(root: Path, custom_fields: dict[str, set[str]] | None = None) -> list[str]:
+	"""Fields a controller reads on self, or a CRM doc_event handler reads on doc, exist.
+
+	On CRM doctypes a handler may read `doc.<field>` only for fields every supported CRM version has;
+	version-specific fields (deal_value, closed_date...) must be read with doc.get() after a meta check.
+	"""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	for name, path in app.doctype_paths.items():
+		controller = path.with_suffix(".py")
+		cls = app.classes.get(f"{module_of(controller, root)}.{controller_class_name(name)}")
+		if cls is None:
+			continue
+		fieldnames = {f.get("fieldname") for f in app.doctypes[name].get("fields", [])}
+		allowed = fieldnames | STANDARD_FIELDS | DOCUMENT_API
+		for attr, line in sorted(_self_reads(cls)):
+			if attr not in allowed and not attr.startswith("__"):
+				problems.append(
+					f"{controller.relative_to(root)}:{line}: reads self.{attr}, not a field of {name}"
+				)
+	hooks, _ = hooks_literals(app)
+	custom_fields = custom_fields if custom_fields is not None else _custom_fields(app)
+	for doctype, events in (hooks.get("doc_events") or {}).items():
+		every, some = crm_fields(doctype)
+		if not some:
+			continue
+		own = custom_fields.get(doctype, set())
+		for value in events.values():
+			for dotted in value if isinstance(value, list | tuple) else [value]:
+				info = app.functions.get(dotted)
+				if info is None or not info.node.args.args:
+					continue
+				doc_arg = info.node.args.args[0].arg
+				for node in ast.walk(info.node):
+					if (
+						isinstance(node, ast.Attribute)
+						and isinstance(node.ctx, ast.Load)
+						and isinstance(node.value, ast.Name)
+						and node.value.id == doc_arg
+					):
+						attr = node.attr
+						if attr in every or attr in own or attr in STANDARD_FIELDS or attr in DOCUMENT_API:
+							continue
+						where = f"{info.path.relative_to(root)}:{node.lineno}"
+						if attr in some:
+							problems.append(
+								f"{where}: {doc_arg}.{attr} exists only on some CRM versions of {doctype}: "
+								"use doc.get() after checking the meta"
+							)
+						else:
+							problems.append(f"{where}: {doc_arg}.{attr} is not a field of {doctype}")
+	return problems
+
+
+def _custom_fields(app: App) -> dict[str, set[str]]:
+	"""Custom fields the app declares in install.py's CUSTOM_FIELDS literal (doctype -> fieldnames)."""
+	path = app.package / "install.py"
+	if not path.exists():
+		return {}
+	for node in ast.parse(path.read_text()).body:
+		target = (
+			node.target
+			if isinstance(node, ast.AnnAssign)
+			else (node.targets[0] if isinstance(node, ast.Assign) else None)
+		)
+		if isinstance(target, ast.Name) and target.id == "CUSTOM_FIELDS" and node.value is not None:
+			try:
+				data = ast.literal_eval(node.value)
+			except ValueError:
+				return {}
+			return {dt: {f["fieldname"] for f in fields} for dt, fields in data.items()}
+	return {}
+
+
+def _body_fingerprint(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+	body = node.body
+	if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+		body = body[1:]  # a docstring does not make two implementations different
+	if sum(1 for n in body for _ in ast.walk(n) if isinstance(_, ast.stmt)) < 4:
+		return None
+	# Local names are renamed in order of appearance, so a copy with other variable names still matches.
+	names: dict[str, str] = {a.arg: f"a{i}" for i, a in enumerate(node.args.args)}
+	module = ast.Module(body=[ast.parse(ast.unparse(n)).body[0] for n in body], type_ignores=[])
+	for n in ast.walk(module):
+		if isinstance(n, ast.Name):
+			n.id = names.setdefault(n.id, f"v{len(names)}")
+	return ast.dump(module, annotate_fields=False)
+
+
+def check_structure(root: Path) -> list[str]:
+	"""No module shadows a package; no function is implemented twice across modules."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	for path in sorted(app.package.rglob("*.py")):
+		if path.stem != "__init__" and (path.parent / path.stem).is_dir():
+			problems.append(f"{path.relative_to(root)}: shadows the package {path.stem}/ beside it")
+	by_body: dict[str, list[FunctionInfo]] = defaultdict(list)
+	by_name: dict[str, list[FunctionInfo]] = defaultdict(list)
+	for info in app.functions.values():
+		if info.path.name.startswith("test_"):
+			continue
+		fingerprint = _body_fingerprint(info.node)
+		if fingerprint:
+			by_body[fingerprint].append(info)
+		if info.in_class is None and not info.name.startswith("_") and info.name not in CONVENTIONAL_NAMES:
+			by_name[info.name].append(info)
+	for infos in by_body.values():
+		if len({(i.module, i.in_class) for i in infos}) > 1:
+			places = ", ".join(f"{i.module}.{i.name}" for i in infos)
+			problems.append(f"the same function body is implemented more than once: {places}")
+	for name, infos in sorted(by_name.items()):
+		modules = sorted({i.module for i in infos})
+		if len(modules) > 1:
+			problems.append(f"function {name}() is defined in several modules: {', '.join(modules)}")
+	return problems
+
+
+README_API = re.compile(r"`(trackflow(?:\.\w+)+)`")
+
+
+def check_readme_api(root: Path) -> list[str]:
+	"""The README's API section lists exactly the app's module-level whitelisted methods."""
+	app = load_app(root)
+	readme = Path(root) / "README.md"
+	text = readme.read_text() if readme.exists() else ""
+	match = re.search(r"^## API\b(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+	if not match:
+		return ["README.md has no '## API' section"]
+	listed = set(README_API.findall(match.group(1)))
+	code = {dotted for dotted, info in app.functions.items() if info.whitelisted and info.in_class is None}
+	problems = [f"README API lists {m}, which is not a whitelisted method" for m in sorted(listed - code)]
+	problems += [f"README API does not list {m}" for m in sorted(code - listed)]
+	return problems
+
+
+ALL_CHECKS = (
+	check_hooks,
+	check_doctypes,
+	check_js_calls,
+	check_whitelisted_methods,
+	check_field_reads,
+	check_structure,
+	check_readme_api,
+)

@@ -1,0 +1,350 @@
+"""Self-tests of the integrity checks: a clean fixture app passes; each defect is caught by its check."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.integrity import checks
+
+CLEAN_HOOKS = """
+app_name = "trackflow"
+required_apps = ["crm"]
+after_install = "trackflow.install.after_install"
+add_to_apps_screen = [{"name": "trackflow", "has_permission": "trackflow.permissions.has_app_permission"}]
+doc_events = {"CRM Deal": {"on_update": "trackflow.integrations.crm.on_deal_update"}}
+scheduler_events = {"hourly": ["trackflow.tasks.hourly"], "cron": {"* * * * *": ["trackflow.tasks.every_minute"]}}
+"""
+CLEAN_FILES = {
+	"trackflow/__init__.py": "",
+	"trackflow/modules.txt": "TrackFlow\n",
+	"trackflow/install.py": 'ROLE = "Campaign Manager"\nCUSTOM_FIELDS = {"CRM Deal": [{"fieldname": "tf_channel"}]}\n'
+	"def after_install():\n\tpass\n",
+	"trackflow/permissions.py": "def has_app_permission():\n\treturn True\n",
+	"trackflow/tasks.py": "def hourly():\n\tpass\n\n\ndef every_minute():\n\tpass\n",
+	"trackflow/integrations/__init__.py": "",
+	"trackflow/integrations/crm.py": "def on_deal_update(doc, method=None):\n\treturn doc.status, doc.tf_channel, doc.get('deal_value')\n",
+	"trackflow/api/__init__.py": "",
+	"trackflow/api/links.py": textwrap.dedent(
+		"""\
+		import frappe
+		from frappe.rate_limiter import rate_limit
+
+
+		@frappe.whitelist(methods=["POST"])
+		def create_link(destination: str) -> dict:
+			frappe.has_permission("Widget", "create", throw=True)
+			return {}
+
+
+		@frappe.whitelist(allow_guest=True, methods=["POST"])
+		@rate_limit(limit=100, seconds=60)
+		def collect() -> None:
+			return None
+		"""
+	),
+	"trackflow/public/js/widget.js": 'frappe.call({method: "trackflow.api.links.create_link"});\n',
+	"trackflow/trackflow/__init__.py": "",
+	"trackflow/trackflow/doctype/__init__.py": "",
+	"trackflow/trackflow/doctype/widget/__init__.py": "",
+	"trackflow/trackflow/doctype/widget/widget.py": "from frappe.model.document import Document\n\n\n"
+	"class Widget(Document):\n\tdef validate(self):\n\t\tself.title = self.title.strip()\n\t\treturn self.name\n",
+	"trackflow/trackflow/doctype/widget_part/__init__.py": "",
+	"trackflow/trackflow/doctype/widget_part/widget_part.py": "from frappe.model.document import Document\n\n\n"
+	"class WidgetPart(Document):\n\tpass\n",
+	"README.md": "# x\n\n## API\n\n| `trackflow.api.links.create_link` | |\n| `trackflow.api.links.collect` | |\n\n## Other\n",
+}
+WIDGET = {
+	"doctype": "DocType",
+	"name": "Widget",
+	"module": "TrackFlow",
+	"field_order": ["title", "deal", "parts", "kind"],
+	"fields": [
+		{"fieldname": "title", "fieldtype": "Data"},
+		{"fieldname": "deal", "fieldtype": "Link", "options": "CRM Deal"},
+		{"fieldname": "parts", "fieldtype": "Table", "options": "Widget Part"},
+		{"fieldname": "kind", "fieldtype": "Select", "options": "a\nb", "default": "a"},
+	],
+	"permissions": [{"role": "Campaign Manager", "read": 1}],
+}
+WIDGET_PART = {
+	"doctype": "DocType",
+	"name": "Widget Part",
+	"module": "TrackFlow",
+	"istable": 1,
+	"fields": [{"fieldname": "label", "fieldtype": "Data"}],
+}
+
+
+def make_app(tmp_path: Path, files: dict | None = None, hooks: str = CLEAN_HOOKS, widget: dict | None = None):
+	all_files = dict(CLEAN_FILES)
+	all_files["trackflow/hooks.py"] = hooks
+	all_files["trackflow/trackflow/doctype/widget/widget.json"] = json.dumps(widget or WIDGET)
+	all_files["trackflow/trackflow/doctype/widget_part/widget_part.json"] = json.dumps(WIDGET_PART)
+	all_files.update(files or {})
+	for rel, text in all_files.items():
+		if text is None:
+			continue
+		path = tmp_path / rel
+		path.parent.mkdir(parents=True, exist_ok=True)
+		path.write_text(text)
+	return tmp_path
+
+
+@pytest.mark.parametrize("check", checks.ALL_CHECKS, ids=lambda c: c.__name__)
+def test_clean_fixture_passes(tmp_path, check):
+	assert check(make_app(tmp_path)) == []
+
+
+def widget_with(**changes):
+	data = json.loads(json.dumps(WIDGET))
+	data.update(changes)
+	return data
+
+
+def field_change(index, **changes):
+	data = json.loads(json.dumps(WIDGET))
+	data["fields"][index].update(changes)
+	return data
+
+
+# (check, what the fixture breaks, expected fragment of the problem)
+DEFECTS = {
+	"hook to a missing function": (
+		checks.check_hooks,
+		dict(hooks=CLEAN_HOOKS.replace("tasks.hourly", "tasks.hourli")),
+		"trackflow.tasks.hourli does not exist",
+	),
+	"hook to a missing module": (
+		checks.check_hooks,
+		dict(hooks=CLEAN_HOOKS.replace("trackflow.install.after_install", "trackflow.setup.after_install")),
+		"does not exist",
+	),
+	"doc event handler with the wrong arity": (
+		checks.check_hooks,
+		dict(files={"trackflow/integrations/crm.py": "def on_deal_update(doc):\n\treturn doc.status\n"}),
+		"cannot be called with 2 argument(s)",
+	),
+	"scheduler job that needs an argument": (
+		checks.check_hooks,
+		dict(files={"trackflow/tasks.py": "def hourly(x):\n\tpass\n\n\ndef every_minute():\n\tpass\n"}),
+		"cannot be called with 0 argument(s)",
+	),
+	"app screen permission hook missing": (
+		checks.check_hooks,
+		dict(files={"trackflow/permissions.py": "def has_permission():\n\treturn True\n"}),
+		"has_app_permission does not exist",
+	),
+	"frappe path not on the allow-list": (
+		checks.check_hooks,
+		dict(hooks=CLEAN_HOOKS + 'before_request = ["frappe.nowhere.fn"]\n'),
+		"not on the allow-list",
+	),
+	"doc event on an unknown doctype": (
+		checks.check_hooks,
+		dict(hooks=CLEAN_HOOKS.replace('"CRM Deal"', '"CRM Dael"')),
+		"'CRM Dael' is not a known DocType",
+	),
+	"required_apps without crm": (
+		checks.check_hooks,
+		dict(hooks=CLEAN_HOOKS.replace('required_apps = ["crm"]', "")),
+		"required_apps must name crm",
+	),
+	"override of a method that is not whitelisted": (
+		checks.check_hooks,
+		dict(
+			hooks=CLEAN_HOOKS
+			+ 'override_whitelisted_methods = {"frappe.client.get": "trackflow.permissions.has_app_permission"}\n'
+		),
+		"must be decorated with @frappe.whitelist",
+	),
+	"invalid doctype JSON": (
+		checks.check_doctypes,
+		dict(files={"trackflow/trackflow/doctype/widget_part/widget_part.json": "{"}),
+		"invalid JSON",
+	),
+	"doctype name not matching its folder": (
+		checks.check_doctypes,
+		dict(widget=widget_with(name="Gadget")),
+		"does not match its folder",
+	),
+	"module not in modules.txt": (
+		checks.check_doctypes,
+		dict(widget=widget_with(module="Marketing")),
+		"is not in modules.txt",
+	),
+	"unknown fieldtype": (
+		checks.check_doctypes,
+		dict(widget=field_change(0, fieldtype="Text Area")),
+		"unknown fieldtype 'Text Area'",
+	),
+	"duplicate fieldname": (
+		checks.check_doctypes,
+		dict(widget=field_change(1, fieldname="title")),
+		"duplicate fieldname 'title'",
+	),
+	"link to an unknown doctype": (
+		checks.check_doctypes,
+		dict(widget=field_change(1, options="CRM Dael")),
+		"Link to unknown DocType 'CRM Dael'",
+	),
+	"table of a non-child doctype": (
+		checks.check_doctypes,
+		dict(widget=field_change(2, options="Widget")),
+		"which is not a child table",
+	),
+	"select default outside its options": (
+		checks.check_doctypes,
+		dict(widget=field_change(3, default="c")),
+		"is not one of its options",
+	),
+	"permission for an unknown role": (
+		checks.check_doctypes,
+		dict(widget=widget_with(permissions=[{"role": "Marketing Wizard", "read": 1}])),
+		"unknown role 'Marketing Wizard'",
+	),
+	"doctype folder without __init__.py": (
+		checks.check_doctypes,
+		dict(files={"trackflow/trackflow/doctype/widget/__init__.py": None}),
+		"missing __init__.py",
+	),
+	"controller class misnamed": (
+		checks.check_doctypes,
+		dict(
+			files={
+				"trackflow/trackflow/doctype/widget/widget.py": "from frappe.model.document import Document\n"
+				"class WidgetController(Document):\n\tpass\n"
+			}
+		),
+		"no class Widget",
+	),
+	"JS calls a missing method": (
+		checks.check_js_calls,
+		dict(files={"trackflow/public/js/widget.js": 'frappe.xcall("trackflow.api.links.make_link")\n'}),
+		"trackflow.api.links.make_link, which does not exist",
+	),
+	"JS calls a method that is not whitelisted": (
+		checks.check_js_calls,
+		dict(files={"trackflow/public/js/widget.js": "fetch('/api/method/trackflow.tasks.hourly')\n"}),
+		"not @frappe.whitelist()-ed",
+	),
+	"guest method without a rate limit": (
+		checks.check_whitelisted_methods,
+		dict(
+			files={
+				"trackflow/api/links.py": CLEAN_FILES["trackflow/api/links.py"].replace(
+					"@rate_limit(limit=100, seconds=60)\n", ""
+				)
+			}
+		),
+		"guest method without @rate_limit",
+	),
+	"untyped whitelisted argument": (
+		checks.check_whitelisted_methods,
+		dict(
+			files={
+				"trackflow/api/links.py": CLEAN_FILES["trackflow/api/links.py"].replace(
+					"destination: str", "destination"
+				)
+			}
+		),
+		"untyped argument(s) destination",
+	),
+	"whitelisted method without a permission check": (
+		checks.check_whitelisted_methods,
+		dict(
+			files={
+				"trackflow/api/links.py": CLEAN_FILES["trackflow/api/links.py"].replace(
+					'frappe.has_permission("Widget", "create", throw=True)', "pass"
+				)
+			}
+		),
+		"never checks permission",
+	),
+	"controller reads a field that does not exist": (
+		checks.check_field_reads,
+		dict(
+			files={
+				"trackflow/trackflow/doctype/widget/widget.py": "from frappe.model.document import Document\n"
+				"class Widget(Document):\n\tdef validate(self):\n\t\treturn self.titel\n"
+			}
+		),
+		"reads self.titel, not a field of Widget",
+	),
+	"CRM handler reads a field missing on CRM": (
+		checks.check_field_reads,
+		dict(
+			files={
+				"trackflow/integrations/crm.py": "def on_deal_update(doc, method=None):\n\treturn doc.amount\n"
+			}
+		),
+		"doc.amount is not a field of CRM Deal",
+	),
+	"CRM handler reads a version-specific field as an attribute": (
+		checks.check_field_reads,
+		dict(
+			files={
+				"trackflow/integrations/crm.py": "def on_deal_update(doc, method=None):\n\treturn doc.deal_value\n"
+			}
+		),
+		"exists only on some CRM versions",
+	),
+	"module shadowing a package": (
+		checks.check_structure,
+		dict(files={"trackflow/integrations.py": "X = 1\n"}),
+		"shadows the package integrations/",
+	),
+	"the same function written twice": (
+		checks.check_structure,
+		dict(
+			files={
+				"trackflow/a.py": "def norm(x):\n\ty = x.strip()\n\tz = y.lower()\n\tw = z.replace(' ', '')\n\treturn w\n",
+				"trackflow/b.py": "def tidy(s):\n\ty = s.strip()\n\tz = y.lower()\n\tw = z.replace(' ', '')\n\treturn w\n",
+			}
+		),
+		"implemented more than once",
+	),
+	"one function name defined in two modules": (
+		checks.check_structure,
+		dict(
+			files={
+				"trackflow/a.py": "def settings():\n\treturn 1\n",
+				"trackflow/b.py": "def settings():\n\treturn 2\n",
+			}
+		),
+		"settings() is defined in several modules",
+	),
+	"README missing a whitelisted method": (
+		checks.check_readme_api,
+		dict(files={"README.md": "# x\n\n## API\n\n| `trackflow.api.links.create_link` | |\n"}),
+		"README API does not list trackflow.api.links.collect",
+	),
+	"README listing a method that does not exist": (
+		checks.check_readme_api,
+		dict(
+			files={
+				"README.md": CLEAN_FILES["README.md"].replace(
+					"## Other", "`trackflow.api.links.gone`\n\n## Other"
+				)
+			}
+		),
+		"trackflow.api.links.gone, which is not a whitelisted method",
+	),
+}
+
+
+@pytest.mark.parametrize("defect", DEFECTS, ids=str)
+def test_each_check_catches_its_defect(tmp_path, defect):
+	check, fixture, expected = DEFECTS[defect]
+	files = dict(fixture.get("files") or {})
+	removed = [rel for rel, text in files.items() if text is None]
+	root = make_app(
+		tmp_path,
+		files={k: v for k, v in files.items() if v is not None},
+		**{k: v for k, v in fixture.items() if k != "files"},
+	)
+	for rel in removed:
+		(root / rel).unlink()
+	problems = check(root)
+	assert any(expected in p for p in problems), f"{check.__name__} missed {defect!r}: {problems}"

@@ -1,0 +1,35 @@
+"""What CRM's statuses and fields mean, across CRM versions (1.34 has no status types; recent CRM does)."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StatusMapping:
+	won_deal_statuses: tuple[str, ...]
+	lost_deal_statuses: tuple[str, ...]
+	qualified_lead_statuses: tuple[str, ...]
+
+
+def _by_type_or_name(statuses: list[Mapping], type_: str, name: str) -> tuple[str, ...]:
+	# CRM >= 1.4x gives every status a `type` (Open/Ongoing/On Hold/Won/Lost); 1.34 has none, where the
+	# status literally named "Won"/"Lost"/"Qualified" is the only signal there is.
+	if any(s.get("type") for s in statuses):
+		return tuple(s["name"] for s in statuses if s.get("type") == type_)
+	return tuple(s["name"] for s in statuses if s["name"] == name)
+
+
+def default_status_mapping(
+	deal_statuses: Iterable[Mapping], lead_statuses: Iterable[Mapping]
+) -> StatusMapping:
+	"""Won/lost deal statuses and qualified lead statuses, from CRM's status records (name, optional type).
+
+	A lead status of type Won (CRM's "Qualified", set by convert_to_deal) means a qualified lead, never a
+	won deal.
+	"""
+	deals, leads = list(deal_statuses), list(lead_statuses)
+	return StatusMapping(
+		won_deal_statuses=_by_type_or_name(deals, "Won", "Won"),
+		lost_deal_statuses=_by_type_or_name(deals, "Lost", "Lost"),
+		qualified_lead_statuses=_by_type_or_name(leads, "Won", "Qualified"),
+	)

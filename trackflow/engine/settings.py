@@ -1,0 +1,59 @@
+"""Bounds and checks for TrackFlow Settings, shared by the Settings form and the engine's callers."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trackflow.engine.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class IntBound:
+	label: str
+	low: int
+	high: int
+	zero_means_forever: bool = False
+
+
+# fieldname -> bound. Retention fields accept 0 ("keep forever").
+INT_BOUNDS: dict[str, IntBound] = {
+	"attribution_lookback_days": IntBound("Lookback Window (days)", 1, 730),
+	"data_sufficiency_min_journeys": IntBound("Minimum Journeys per Channel", 1, 1_000_000),
+	"session_timeout_minutes": IntBound("Session Timeout (minutes)", 1, 1440),
+	# Chrome and Safari cap cookie lifetimes at 400 days; a longer setting would silently lie.
+	"cookie_lifetime_days": IntBound("Visitor Cookie Lifetime (days)", 1, 400),
+	"ipv4_prefix_length": IntBound("IPv4 Prefix Length", 8, 32),
+	"ipv6_prefix_length": IntBound("IPv6 Prefix Length", 16, 128),
+	"short_code_length": IntBound("Short Code Length", 5, 32),
+	"click_retention_days": IntBound("Clicks (days)", 1, 36500, zero_means_forever=True),
+	"event_retention_days": IntBound("Page Events (days)", 1, 36500, zero_means_forever=True),
+	"session_retention_days": IntBound("Sessions (days)", 1, 36500, zero_means_forever=True),
+	"touchpoint_retention_days": IntBound("Touchpoints (days)", 1, 36500, zero_means_forever=True),
+}
+
+CONSENT_MODES = ("none", "opt-in", "opt-out")
+UTM_MERGE_MODES = ("keep", "override")
+
+
+def validate_settings(values: Mapping) -> None:
+	"""Raise ValidationError naming the first field out of bounds; None values are left to defaults."""
+	for fieldname, bound in INT_BOUNDS.items():
+		value = values.get(fieldname)
+		if value is None:
+			continue
+		if not isinstance(value, int) or isinstance(value, bool):
+			raise ValidationError(f"{bound.label} must be a whole number")
+		if bound.zero_means_forever and value == 0:
+			continue
+		if not bound.low <= value <= bound.high:
+			forever = " (or 0 to keep forever)" if bound.zero_means_forever else ""
+			raise ValidationError(
+				f"{bound.label} must be between {bound.low} and {bound.high}{forever}, not {value}"
+			)
+	if values.get("consent_mode") not in (None, *CONSENT_MODES):
+		raise ValidationError(f"Consent Mode must be one of {', '.join(CONSENT_MODES)}")
+	if values.get("utm_merge_mode") not in (None, *UTM_MERGE_MODES):
+		raise ValidationError(f"UTM Parameters on Destinations must be one of {', '.join(UTM_MERGE_MODES)}")
+	won = set(values.get("won_deal_statuses") or ())
+	lost = set(values.get("lost_deal_statuses") or ())
+	if both := sorted(won & lost):
+		raise ValidationError(f"Deal statuses cannot be both won and lost: {', '.join(both)}")

@@ -1,0 +1,37 @@
+app_name = "trackflow"
+app_title = "TrackFlow"
+app_publisher = "TrackFlow developers"
+app_description = "Campaign, link and multi-touch revenue attribution for Frappe CRM"
+app_email = "dev@trackflow.invalid"
+app_license = "agpl-3.0"
+app_icon_url = "/assets/trackflow/images/logo.svg"
+app_icon_title = "TrackFlow"
+app_icon_route = "/app/trackflow"
+
+# TrackFlow plugs into Frappe CRM: its doc_events, custom fields and layouts target CRM doctypes.
+required_apps = ["crm"]
+
+# The tile on the /apps screen, shown to users with a TrackFlow or CRM sales role.
+add_to_apps_screen = [
+	{
+		"name": "trackflow",
+		"logo": "/assets/trackflow/images/logo.svg",
+		"title": "TrackFlow",
+		"route": "/app/trackflow",
+		"has_permission": "trackflow.permissions.has_app_permission",
+	}
+]
+
+# Controllers' typed fields (`# begin: auto-generated types`) are written on export in developer mode.
+export_python_type_annotations = True
+
+# Installation
+# ------------
+before_install = "trackflow.install.before_install"
+after_install = "trackflow.install.after_install"
+after_migrate = "trackflow.install.after_migrate"
+before_uninstall = "trackflow.install.before_uninstall"
+
+# Testing
+# -------
+before_tests = "trackflow.install.before_tests"

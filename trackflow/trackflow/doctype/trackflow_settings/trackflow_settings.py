@@ -1,0 +1,85 @@
+# Copyright (c) 2026, TrackFlow developers
+# License: AGPL-3.0. See license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+from frappe.utils import cint
+
+from trackflow.engine.errors import ValidationError
+from trackflow.engine.settings import INT_BOUNDS, validate_settings
+
+
+class TrackFlowSettings(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from trackflow.trackflow.doctype.trackflow_deal_status.trackflow_deal_status import (
+			TrackFlowDealStatus,
+		)
+		from trackflow.trackflow.doctype.trackflow_lead_status.trackflow_lead_status import (
+			TrackFlowLeadStatus,
+		)
+
+		attribution_lookback_days: DF.Int
+		click_retention_days: DF.Int
+		consent_mode: DF.Literal["none", "opt-in", "opt-out"]
+		cookie_lifetime_days: DF.Int
+		data_sufficiency_min_journeys: DF.Int
+		default_attribution_model: DF.Literal[
+			"first_touch",
+			"last_touch",
+			"last_non_direct",
+			"linear",
+			"time_decay",
+			"position_based",
+			"j_shaped",
+			"inverse_j",
+			"w_shaped",
+			"full_path",
+			"markov",
+			"shapley",
+		]
+		enabled: DF.Check
+		event_retention_days: DF.Int
+		honour_do_not_track: DF.Check
+		ipv4_prefix_length: DF.Int
+		ipv6_prefix_length: DF.Int
+		lost_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
+		own_domains: DF.SmallText | None
+		qualified_lead_statuses: DF.TableMultiSelect[TrackFlowLeadStatus]
+		redirect_prefix: DF.Data
+		session_retention_days: DF.Int
+		session_timeout_minutes: DF.Int
+		short_code_length: DF.Int
+		short_link_domain: DF.Data | None
+		touchpoint_retention_days: DF.Int
+		truncate_ip: DF.Check
+		utm_merge_mode: DF.Literal["keep", "override"]
+		won_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
+	# end: auto-generated types
+
+	def validate(self):
+		self.redirect_prefix = (self.redirect_prefix or "").strip().strip("/").lower()
+		values = {fieldname: cint(self.get(fieldname)) for fieldname in INT_BOUNDS}
+		values.update(
+			consent_mode=self.consent_mode,
+			utm_merge_mode=self.utm_merge_mode,
+			redirect_prefix=self.redirect_prefix,
+			won_deal_statuses=[row.deal_status for row in self.won_deal_statuses],
+			lost_deal_statuses=[row.deal_status for row in self.lost_deal_statuses],
+		)
+		try:
+			validate_settings(values)
+		except ValidationError as e:
+			frappe.throw(str(e), title=_("Invalid TrackFlow Settings"))
+
+
+def get_settings() -> TrackFlowSettings:
+	"""The settings document, from Frappe's cache (cleared by Frappe when the settings are saved)."""
+	return frappe.get_cached_doc("TrackFlow Settings")
