@@ -8,8 +8,8 @@ app_icon_url = "/assets/trackflow/images/logo.svg"
 app_icon_title = "TrackFlow"
 app_icon_route = "/app/trackflow"
 
-# TrackFlow plugs into Frappe CRM: its doc_events, custom fields and layouts target CRM doctypes.
-required_apps = ["crm"]
+# TrackFlow plugs into Frappe CRM. "org/repo" form: bench resolves it, and install-app needs no GitHub lookup.
+required_apps = ["frappe/crm"]
 
 # The tile on the /apps screen, shown to users with a TrackFlow or CRM sales role.
 add_to_apps_screen = [

@@ -25,6 +25,7 @@ def after_install():
 def after_migrate():
 	ensure_roles()
 	ensure_settings_defaults()
+	ensure_indexes()
 
 
 def before_tests():
@@ -43,6 +44,21 @@ def ensure_roles():
 			frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": 1}).insert(
 				ignore_permissions=True
 			)
+
+
+# Composite indexes the DocType JSON cannot declare (it has only single-column search_index/unique).
+UNIQUE_INDEXES = {"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])]}
+INDEXES = {"Click Event": [("link_time", ["tracked_link", "clicked_at"])]}
+
+
+def ensure_indexes():
+	"""Add composite indexes; Frappe's add_index/add_unique skip ones that exist, so this is idempotent."""
+	for doctype, indexes in UNIQUE_INDEXES.items():
+		for name, fields in indexes:
+			frappe.db.add_unique(doctype, fields, constraint_name=name)
+	for doctype, indexes in INDEXES.items():
+		for name, fields in indexes:
+			frappe.db.add_index(doctype, fields, index_name=name)
 
 
 def ensure_settings_defaults():

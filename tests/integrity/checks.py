@@ -338,7 +338,7 @@ def check_hooks(root: Path) -> list[str]:
 			for file in rel if isinstance(rel, list) else [rel]:
 				if not (app.package / file).exists():
 					problems.append(f"hooks.py {kind}[{doctype!r}]: {file} does not exist")
-	if "crm" not in (hooks.get("required_apps") or []):
+	if "crm" not in [app.rpartition("/")[2] for app in hooks.get("required_apps") or []]:
 		problems.append("hooks.py: required_apps must name crm")
 	return problems
 

@@ -10,7 +10,7 @@ from tests.integrity import checks
 
 CLEAN_HOOKS = """
 app_name = "trackflow"
-required_apps = ["crm"]
+required_apps = ["frappe/crm"]
 after_install = "trackflow.install.after_install"
 add_to_apps_screen = [{"name": "trackflow", "has_permission": "trackflow.permissions.has_app_permission"}]
 doc_events = {"CRM Deal": {"on_update": "trackflow.integrations.crm.on_deal_update"}}
@@ -148,7 +148,7 @@ DEFECTS = {
 	),
 	"required_apps without crm": (
 		checks.check_hooks,
-		dict(hooks=CLEAN_HOOKS.replace('required_apps = ["crm"]', "")),
+		dict(hooks=CLEAN_HOOKS.replace('required_apps = ["frappe/crm"]', "")),
 		"required_apps must name crm",
 	),
 	"override of a method that is not whitelisted": (

@@ -43,9 +43,11 @@ class TestTrackFlowSettings(TrackFlowTestCase):
 
 	def test_defaults_step_is_idempotent(self):
 		ensure_settings_defaults()
-		before = frappe.db.get_single_value("TrackFlow Settings", "modified")
+		before = frappe.get_single("TrackFlow Settings").as_dict()
 		ensure_settings_defaults()
-		self.assertEqual(frappe.db.get_single_value("TrackFlow Settings", "modified"), before)
+		after = frappe.get_single("TrackFlow Settings").as_dict()
+		self.assertEqual(after.modified, before.modified)
+		self.assertEqual(after, before)
 
 	def test_out_of_range_values_are_rejected(self):
 		for fieldname, value in (

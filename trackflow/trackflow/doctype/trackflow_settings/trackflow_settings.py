@@ -60,7 +60,7 @@ class TrackFlowSettings(Document):
 		short_link_domain: DF.Data | None
 		touchpoint_retention_days: DF.Int
 		truncate_ip: DF.Check
-		utm_merge_mode: DF.Literal["keep", "override"]
+		utm_merge_mode: DF.Literal["", "keep", "override"]
 		won_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
 	# end: auto-generated types
 
