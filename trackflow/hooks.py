@@ -35,3 +35,17 @@ before_uninstall = "trackflow.install.before_uninstall"
 # Testing
 # -------
 before_tests = "trackflow.install.before_tests"
+
+# Requests
+# --------
+# /r/<code> is answered here, before Frappe's router: see trackflow/web/redirect.py for why.
+before_request = ["trackflow.web.redirect.before_request"]
+
+# Scheduled Tasks
+# ---------------
+scheduler_events = {
+	"cron": {
+		# drain the click and collect queues into the database (deduplicated: one drain per stream)
+		"* * * * *": ["trackflow.tasks.drain_queues"],
+	},
+}

@@ -6,3 +6,26 @@ except ImportError:  # Frappe 15
 	from frappe.tests.utils import FrappeTestCase as TrackFlowTestCase
 
 __all__ = ["TrackFlowTestCase"]
+
+
+def fake_request(
+	method: str, path: str, body: bytes = b"", headers: dict | None = None, ip: str = "203.0.113.77"
+):
+	"""Make `path` the current request (frappe.request), as Frappe's app would before the hooks run, so a
+	test can call a hook or an endpoint function in-process on the test site."""
+	import frappe
+	from werkzeug.test import EnvironBuilder
+	from werkzeug.wrappers import Request
+
+	path, _, query = path.partition("?")
+	builder = EnvironBuilder(
+		path=path,
+		query_string=query,
+		method=method,
+		data=body,
+		headers=headers or {},
+		content_type="text/plain",
+	)
+	frappe.local.request = Request(builder.get_environ())
+	frappe.local.request_ip = ip
+	return frappe.local.request

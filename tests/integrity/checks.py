@@ -388,6 +388,8 @@ def check_doctypes(root: Path) -> list[str]:
 				problems.append(f"{where}: clashes with a standard column")
 			if ftype not in fieldtypes:
 				problems.append(f"{where}: unknown fieldtype {ftype!r}")
+			if ftype == "Data" and int(f.get("length") or 0) > 1000:
+				problems.append(f"{where}: Data length above Frappe's limit of 1000 (use Small Text)")
 			options = (f.get("options") or "").strip()
 			if ftype in ("Link", "Table", "Table MultiSelect"):
 				if options not in known:

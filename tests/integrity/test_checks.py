@@ -179,6 +179,11 @@ DEFECTS = {
 		dict(widget=field_change(0, fieldtype="Text Area")),
 		"unknown fieldtype 'Text Area'",
 	),
+	"data field longer than Frappe allows": (
+		checks.check_doctypes,
+		dict(widget=field_change(0, length=2048)),
+		"Data length above Frappe's limit",
+	),
 	"duplicate fieldname": (
 		checks.check_doctypes,
 		dict(widget=field_change(1, fieldname="title")),

@@ -23,8 +23,8 @@ class ClickEvent(Document):
 		is_bot: DF.Check
 		is_qr_scan: DF.Check
 		os: DF.Data | None
-		redirected_to: DF.Data | None
-		referrer: DF.Data | None
+		redirected_to: DF.SmallText | None
+		referrer: DF.SmallText | None
 		tracked_link: DF.Link | None
 		user_agent: DF.SmallText | None
 		variant: DF.Data | None

@@ -14,7 +14,7 @@ class TrackedLinkVariant(Document):
 		from frappe.types import DF
 
 		clicks: DF.Int
-		destination_url: DF.Data
+		destination_url: DF.SmallText
 		label: DF.Data
 		parent: DF.Data
 		parentfield: DF.Data

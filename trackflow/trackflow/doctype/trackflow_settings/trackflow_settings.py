@@ -45,6 +45,7 @@ class TrackFlowSettings(Document):
 			"markov",
 			"shapley",
 		]
+		direct_click_writes: DF.Int
 		enabled: DF.Check
 		event_retention_days: DF.Int
 		honour_do_not_track: DF.Check
@@ -78,6 +79,11 @@ class TrackFlowSettings(Document):
 			validate_settings(values)
 		except ValidationError as e:
 			frappe.throw(str(e), title=_("Invalid TrackFlow Settings"))
+
+	def on_update(self):
+		from trackflow.web.redirect import clear_settings_cache
+
+		clear_settings_cache()
 
 
 def get_settings() -> TrackFlowSettings:

@@ -1,0 +1,422 @@
+"""The embed script in real headless Chromium against a page origin and a recording CRM origin."""
+
+import gzip
+import re
+import time
+
+import pytest
+
+from .conftest import COLLECT_PATH, SCRIPT, SITE_KEY
+
+HEX32 = re.compile(r"[0-9a-f]{32}")
+DAY = 86400
+
+
+def minified_script() -> bytes:
+	import rjsmin
+
+	return rjsmin.jsmin(SCRIPT.read_text()).encode()
+
+
+def test_gzip_size_budget():
+	size = len(gzip.compress(minified_script(), compresslevel=9))
+	assert size <= 3 * 1024, f"trackflow.js is {size} bytes minified + gzipped, over the 3 KB budget"
+
+
+def test_first_visit_sets_cookies_and_posts_to_its_own_origin(tf):
+	tf.context.add_cookies([{"name": "sid", "value": "crm-session", "url": tf.crm_origin}])
+	tf.goto(tf.add_page("/home", title="Home"), flush=False)  # the batch timer sends it
+	tf.collector.wait_events(2)
+	request = tf.collector.requests[0]
+	batch = request["json"]
+	cookies = tf.cookies()
+
+	assert request["path"] == COLLECT_PATH
+	assert request["content_type"].startswith("text/plain")
+	assert request["origin"] == tf.site_origin
+	assert request["cookie"] is None  # credentials: "omit": the CRM's cookies never travel
+	assert batch["site"] == SITE_KEY and batch["v"] == 1
+	assert HEX32.fullmatch(batch["visitor"]) and HEX32.fullmatch(batch["session"])
+	assert batch["visitor"] == cookies["_tf_v"]["value"]
+	assert cookies["_tf_s"]["value"].split(".")[0] == batch["session"]
+	assert [e["type"] for e in batch["events"]] == ["session_start", "pageview"]
+	start, view = batch["events"]
+	assert start["url"] == view["url"] == tf.site_origin + "/home"
+	assert start["utm"] == {} and start["click_ids"] == {} and "ref" not in start
+	assert view["title"] == "Home"
+	assert cookies["_tf_v"]["expires"] - time.time() == pytest.approx(395 * DAY, abs=120)
+	assert cookies["_tf_s"]["expires"] - time.time() == pytest.approx(30 * 60, abs=120)
+	assert cookies["_tf_v"]["sameSite"] == "Lax"
+
+
+def test_the_minified_script_behaves_the_same(tf):
+	tf.collector.script = minified_script()
+	try:
+		tf.goto(tf.add_page("/min"))
+		tf.page.evaluate("trackflow('event', 'minified', {ok: true})")
+		events = tf.collector.wait_events(3)
+	finally:
+		tf.collector.script = SCRIPT.read_bytes()
+	assert [e["type"] for e in events] == ["session_start", "pageview", "event"]
+
+
+def test_cookie_lifetime_is_configurable_and_visitor_persists(tf):
+	url = tf.add_page("/a", attrs='data-cookie-days="7"')
+	tf.goto(url)
+	first = tf.collector.wait_events(2)
+	assert tf.cookies()["_tf_v"]["expires"] - time.time() == pytest.approx(7 * DAY, abs=120)
+	tf.goto(url + "?second")
+	tf.collector.wait_events(3)
+	batches = tf.collector.batches()
+	assert batches[1]["visitor"] == batches[0]["visitor"] and batches[1]["session"] == batches[0]["session"]
+	assert [e["type"] for e in batches[1]["events"]] == ["pageview"]
+	assert first[0]["id"] != batches[1]["events"][0]["id"]
+
+
+def test_utm_click_ids_referrer_and_landing_url_are_captured(tf):
+	landing = tf.add_page("/landing")
+	query = (
+		"?utm_source=newsletter&utm_medium=email&utm_campaign=spring%20sale&utm_content=hero&utm_term=crm"
+		"&gclid=Cj0KCQ-abc_123&fbclid=IwAR0xyz&li_fat_id=7f1c-22&tf_click=clk_8Hq2&msclkid=m1&ttclid=t1"
+		"&gbraid=g1&wbraid=w1&twclid=x1&other=ignored"
+	)
+	tf.add_plain_page("/from", f'<!doctype html><a id=go href="{landing}{query}">go</a>')
+	tf.page.goto(tf.site_origin + "/from")
+	tf.page.click("#go")
+	tf.page.wait_for_function("window.trackflow && window.trackflow.tf === 1")
+	tf.flush()
+	start = tf.collector.wait_events(1, "session_start")[0]
+	assert start["url"] == landing + query
+	assert start["ref"] == tf.site_origin + "/from"
+	assert start["utm"] == {
+		"source": "newsletter",
+		"medium": "email",
+		"campaign": "spring sale",
+		"content": "hero",
+		"term": "crm",
+	}
+	assert start["click_ids"] == {
+		"gclid": "Cj0KCQ-abc_123",
+		"gbraid": "g1",
+		"wbraid": "w1",
+		"fbclid": "IwAR0xyz",
+		"msclkid": "m1",
+		"ttclid": "t1",
+		"li_fat_id": "7f1c-22",
+		"twclid": "x1",
+		"tf_click": "clk_8Hq2",
+	}
+
+
+def test_new_campaign_parameters_start_a_new_session(tf):
+	url = tf.add_page("/p")
+	tf.goto(url + "?utm_campaign=a")
+	tf.collector.wait_events(1, "session_start")
+	tf.goto(url)  # same session: no campaign parameters
+	tf.collector.wait_events(2, "pageview")
+	tf.goto(url + "?utm_campaign=a&page=2")  # the same campaign again: still the same session
+	tf.collector.wait_events(3, "pageview")
+	tf.goto(url + "?utm_campaign=b")
+	starts = tf.collector.wait_events(2, "session_start")
+	batches = tf.collector.batches()
+	assert len({b["session"] for b in batches[:3]}) == 1
+	assert batches[-1]["session"] != batches[0]["session"]
+	assert batches[-1]["visitor"] == batches[0]["visitor"]
+	assert starts[1]["utm"] == {"campaign": "b"}
+
+
+def test_session_rolls_over_after_the_idle_timeout(tf):
+	url = tf.add_page("/idle")
+	tf.goto(url)
+	tf.collector.wait_events(1, "session_start")
+	tf.shift_clock(29 * 60 * 1000)
+	tf.goto(url + "?x=1")
+	tf.collector.wait_events(2, "pageview")
+	assert len(tf.collector.events("session_start")) == 1  # 29 minutes idle: same session
+	tf.shift_clock(29 * 60 * 1000 + 31 * 60 * 1000)
+	tf.goto(url + "?x=2")
+	tf.collector.wait_events(2, "session_start")
+	sessions = [b["session"] for b in tf.collector.batches()]
+	assert sessions[0] == sessions[1] != sessions[2]
+
+
+def test_session_timeout_is_configurable(tf):
+	url = tf.add_page("/idle45", attrs='data-session-minutes="45"')
+	tf.goto(url)
+	tf.collector.wait_events(1, "session_start")
+	assert tf.cookies()["_tf_s"]["expires"] - time.time() == pytest.approx(45 * 60, abs=120)
+	tf.shift_clock(40 * 60 * 1000)
+	tf.goto(url + "?x=1")
+	tf.collector.wait_events(2, "pageview")
+	assert len(tf.collector.events("session_start")) == 1
+	tf.shift_clock(40 * 60 * 1000 + 46 * 60 * 1000)
+	tf.goto(url + "?x=2")
+	tf.collector.wait_events(2, "session_start")
+
+
+def test_spa_navigation_tracks_push_replace_and_popstate(tf):
+	tf.goto(tf.add_page("/app"))
+	steps = [
+		"history.pushState({}, '', '/app/settings'); document.title = 'Settings'",
+		"history.replaceState({}, '', '/app/settings')",  # same URL: no page view
+		"location.hash = 'section'",  # fragments are not pages
+		"history.replaceState({}, '', '/app/settings?tab=2')",
+		"history.back()",  # popstate: the hash entry was replaced, so back is /app/settings
+		"history.back()",
+	]
+	for step in steps:
+		tf.page.evaluate(step)
+		time.sleep(0.1)
+	tf.flush()
+	tf.collector.wait_events(5, "pageview")
+	time.sleep(0.3)
+	views = tf.collector.events("pageview")
+	assert [v["url"].removeprefix(tf.site_origin) for v in views] == [
+		"/app",
+		"/app/settings",
+		"/app/settings?tab=2",
+		"/app/settings",
+		"/app",
+	]
+	assert views[1]["title"] == "Settings"
+	assert [v.get("ref") for v in views[1:]] == [
+		tf.site_origin + "/app",
+		tf.site_origin + "/app/settings",
+		tf.site_origin + "/app/settings?tab=2",
+		tf.site_origin + "/app/settings",
+	]
+	assert len(tf.collector.events("session_start")) == 1
+
+
+def test_reload_within_a_second_is_not_a_second_page_view(tf):
+	url = tf.add_page("/reload")
+	tf.goto(url)
+	tf.page.reload()
+	tf.goto(url, flush=False)  # a reload would flush on pagehide anyway
+	tf.collector.wait_events(1, "pageview")
+	time.sleep(1.2)
+	assert len(tf.collector.events("pageview")) == 1
+	tf.page.reload()
+	tf.page.wait_for_function("window.trackflow && window.trackflow.tf === 1")
+	tf.flush()
+	tf.collector.wait_events(2, "pageview")
+
+
+def test_event_conversion_and_identify_calls(tf):
+	tf.goto(tf.add_page("/api"))
+	tf.page.evaluate(
+		"""() => {
+		trackflow('event', 'signup started', {plan: 'pro', seats: 3, trial: true, none: null,
+			nested: {no: 1}, list: [1], nan: NaN, fn() {}});
+		trackflow('conversion', {type: 'purchase', value: '49.90', currency: 'eur', id: 1234});
+		trackflow('conversion', {value: -5, currency: 'euro'});
+		trackflow('identify', {email: '  Ada@Example.COM ', name: 'Ada', phone: '+44 (20) 7946-0958'});
+		trackflow('identify', {email: 'not-an-email'});
+		trackflow('identify', {});
+		trackflow('no-such-command', 1);
+		trackflow();
+	}"""
+	)
+	tf.flush()
+	tf.collector.wait_events(1, "identify")
+	(event,) = tf.collector.events("event")
+	assert event["name"] == "signup_started"
+	assert event["props"] == {"plan": "pro", "seats": 3, "trial": True, "none": None}
+	paid, bare = tf.collector.events("conversion")
+	assert paid["conversion"] == {"type": "purchase", "value": 49.9, "currency": "EUR", "id": "1234"}
+	assert bare["conversion"] == {"type": "purchase"}
+	(identify,) = tf.collector.events("identify")
+	assert identify["traits"] == {"email": "Ada@Example.COM", "name": "Ada", "phone": "+442079460958"}
+
+
+def test_events_are_batched_and_large_bursts_split(tf):
+	tf.goto(tf.add_page("/burst"))
+	tf.collector.wait_events(2)
+	tf.page.evaluate("for (let i = 0; i < 5; i++) trackflow('event', 'e' + i)")
+	tf.collector.wait_events(5, "event")
+	assert [len(b["events"]) for b in tf.collector.batches()] == [2, 5]
+	tf.page.evaluate("for (let i = 0; i < 45; i++) trackflow('event', 'big' + i, {pad: 'x'.repeat(400)})")
+	tf.collector.wait_events(50, "event")
+	sizes = [len(b["events"]) for b in tf.collector.batches()[2:]]
+	assert sum(sizes) == 45 and max(sizes) <= 20
+	assert all(len(r["body"]) <= 32768 for r in tf.collector.requests)
+
+
+def test_pagehide_flushes_before_the_batch_timer(tf):
+	tf.add_plain_page("/next", "<!doctype html><title>next</title>")
+	tf.goto(tf.add_page("/leave"))
+	tf.collector.wait_events(2)
+	tf.page.evaluate(f"trackflow('event', 'leaving'); location.href = '{tf.site_origin}/next'")
+	tf.collector.wait_events(1, "event", timeout=3)
+	assert tf.collector.events("event")[0]["name"] == "leaving"
+
+
+def test_visibilitychange_hidden_flushes_at_once(tf):
+	tf.goto(tf.add_page("/hide"))
+	tf.collector.wait_events(2)
+	calls = tf.page.evaluate(
+		"""() => {
+		const calls = [], real = window.fetch;
+		window.fetch = (...args) => { calls.push(args[1].body); return real(...args); };
+		trackflow('event', 'hidden-soon');
+		const before = calls.length;
+		Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+		document.dispatchEvent(new Event('visibilitychange'));
+		return [before, calls.length, calls[0]];
+	}"""
+	)
+	assert calls[0] == 0 and calls[1] == 1
+	assert '"hidden-soon"' in calls[2]
+
+
+def test_failed_delivery_is_retried_once(tf):
+	tf.allowed_console = ("503",)
+	tf.collector.fail_next = 1
+	tf.goto(tf.add_page("/retry"))
+	tf.collector.wait_events(2, timeout=6)
+	statuses = [r["status"] for r in tf.collector.requests]
+	assert statuses == [503, 204]
+	assert tf.collector.requests[0]["body"] == tf.collector.requests[1]["body"]
+
+	tf.collector.fail_next = 2
+	tf.page.evaluate("trackflow('event', 'twice-failed')")
+	tf.flush()
+	tf.collector.wait(lambda c: len(c.requests) == 4, what="the retry")
+	time.sleep(1.8)
+	assert [r["status"] for r in tf.collector.requests] == [503, 204, 503, 503]  # one retry, then given up
+
+
+def test_opt_in_consent_holds_everything_until_granted(tf):
+	url = tf.add_page("/optin", attrs='data-consent="opt-in"')
+	tf.goto(url + "?utm_source=ads")
+	tf.page.evaluate("trackflow('event', 'before-consent'); trackflow('identify', {email: 'a@b.co'})")
+	tf.assert_nothing_sent()
+	assert not tf.cookies()
+	assert tf.page.evaluate("sessionStorage.length") == 0
+
+	tf.page.evaluate("trackflow('consent', 'granted')")
+	events = tf.collector.wait_events(5)
+	assert [e["type"] for e in events] == ["session_start", "pageview", "event", "identify", "consent"]
+	assert events[0]["utm"] == {"source": "ads"}
+	assert {"_tf_v", "_tf_s", "_tf_c"} <= set(tf.cookies())
+	tf.goto(url + "?next")  # consent is remembered
+	tf.collector.wait_events(2, "pageview")
+
+
+def test_opt_in_cookieless_pings_carry_nothing_identifying(tf):
+	url = tf.add_page("/ping", attrs='data-consent="opt-in" data-cookieless="true"')
+	tf.add_plain_page("/src", f'<!doctype html><a id=go href="{url}?email=a%40b.co&gclid=x">go</a>')
+	tf.page.goto(tf.site_origin + "/src")
+	tf.page.click("#go")
+	tf.page.wait_for_function("window.trackflow && window.trackflow.tf === 1")
+	tf.flush()
+	tf.collector.wait_events(1)
+	time.sleep(0.2)
+	(batch,) = tf.collector.batches()
+	assert batch["visitor"] is None and batch["session"] is None
+	(ping,) = batch["events"]
+	assert ping["type"] == "ping"
+	assert ping["url"] == url  # no query string
+	assert ping["ref"] == tf.site_origin
+	assert "title" not in ping
+	assert not tf.cookies()
+
+
+def test_denied_consent_clears_cookies_and_stops_tracking(tf):
+	url = tf.add_page("/optout", attrs='data-consent="opt-out"')
+	tf.goto(url)
+	tf.collector.wait_events(2)
+	assert {"_tf_v", "_tf_s"} <= set(tf.cookies())
+	tf.page.evaluate(
+		"trackflow('event', 'queued'); trackflow('consent', 'denied'); trackflow('event', 'after')"
+	)
+	cookies = tf.cookies()
+	assert "_tf_v" not in cookies and "_tf_s" not in cookies
+	assert cookies["_tf_c"]["value"] == "0"
+	tf.flush()
+	tf.goto(url + "?again=1")
+	time.sleep(0.4)
+	assert len(tf.collector.requests) == 1
+	assert tf.collector.events("event") == []
+
+
+@pytest.mark.parametrize(
+	("signal", "attrs", "tracked"),
+	[
+		("Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})", "", False),
+		("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})", "", False),
+		(
+			"Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})",
+			'data-respect-dnt="false"',
+			True,
+		),
+	],
+	ids=["dnt", "gpc", "dnt-ignored-by-site"],
+)
+def test_do_not_track_and_global_privacy_control(tf, signal, attrs, tracked):
+	tf.context.add_init_script(signal)
+	tf.goto(tf.add_page("/dnt", attrs=attrs))
+	tf.page.evaluate("trackflow('event', 'x'); trackflow('consent', 'granted')")
+	if tracked:
+		tf.collector.wait_events(3)
+		assert "_tf_v" in tf.cookies()
+	else:
+		tf.assert_nothing_sent()
+		assert "_tf_v" not in tf.cookies() and "_tf_s" not in tf.cookies()
+
+
+def test_command_queue_stub_keeps_calls_made_before_load(tf):
+	stub = (
+		"<script>window.trackflow = window.trackflow || function(){(trackflow.q = trackflow.q || []).push(arguments)};"
+		"trackflow('event', 'early', {n: 1});"
+		"trackflow('identify', {email: 'early@example.com'});"
+		"trackflow('consent', 'granted');</script>"
+	)
+	tf.goto(tf.add_page("/stub", attrs='data-consent="opt-in"', head=stub))
+	events = tf.collector.wait_events(5)
+	# consent applied first, so the page view itself is tracked; then the queued calls in order
+	assert [e["type"] for e in events] == ["session_start", "consent", "pageview", "event", "identify"]
+	assert events[3]["props"] == {"n": 1}
+	assert tf.page.evaluate("typeof trackflow.q") == "undefined"
+
+
+def test_form_capture_sends_marked_fields_and_refuses_secrets(tf):
+	form = """
+	<form id="signup" data-trackflow-form="email, company password card_number" method="post" action="/thanks">
+		<input name="email" value="ada@example.com">
+		<input name="company" value="Analytical Engines">
+		<input name="notes" value="not marked">
+		<select name="plan" data-trackflow-field><option value="pro" selected>Pro</option></select>
+		<input type="checkbox" name="newsletter" value="yes" data-trackflow-field>
+		<input type="password" name="password" value="hunter2" data-trackflow-field>
+		<input name="card_number" value="4111111111111111">
+		<input name="x1" autocomplete="cc-number" value="4111111111111111" data-trackflow-field>
+		<input name="cvv" value="123" data-trackflow-field>
+		<input name="iban" value="DE89370400440532013000" data-trackflow-field>
+		<input name="api_token" value="secret" data-trackflow-field>
+		<button id="send">Send</button>
+	</form>
+	<form id="untracked"><input name="email" value="x@example.com"><button id="send2">Send</button></form>
+	"""
+	tf.add_plain_page("/thanks", "<!doctype html><title>thanks</title>")
+	tf.goto(tf.add_page("/form", body=form))
+	tf.collector.wait_events(2)
+	tf.page.click("#send")
+	(submitted,) = tf.collector.wait_events(1, "form")
+	assert submitted["form"] == "signup"
+	assert submitted["fields"] == {"email": "ada@example.com", "company": "Analytical Engines", "plan": "pro"}
+	sent = b"".join(r["body"] for r in tf.collector.requests)
+	assert b"4111111111111111" not in sent and b"hunter2" not in sent and b"DE8937" not in sent
+
+
+def test_pages_without_a_site_key_or_loading_twice_stay_quiet(tf):
+	src = f"{tf.crm_origin}/assets/trackflow/js/trackflow.js"
+	tf.page.goto(tf.add_plain_page("/nokey", f'<!doctype html><script src="{src}"></script><p>hi</p>'))
+	tf.page.wait_for_load_state("load")
+	tf.goto(tf.add_page("/twice", head=f'<script defer src="{src}" data-site="{SITE_KEY}"></script>'))
+	tf.page.evaluate("trackflow('event', 'once')")
+	tf.flush()
+	tf.collector.wait_events(1, "event")
+	time.sleep(0.3)
+	assert len(tf.collector.events("pageview")) == 1
+	assert len(tf.collector.events("event")) == 1

@@ -1,0 +1,146 @@
+"""Drain rows from collect batches: sessions, touchpoints (no double counting of /r/ clicks), identities."""
+
+import json
+from decimal import Decimal
+
+from trackflow.engine.collect import parse_collect
+from trackflow.engine.sessions import TOUCH_CLICK, TOUCH_NEW, TOUCH_NONE, build_rows, touchpoint_decision
+
+NOW = 1_767_225_600.0
+SENT = int(NOW * 1000)
+LANDING = "https://shop.example.com/"
+
+
+def batch(events, visitor="a" * 32, session="b" * 32, first_id=1):
+	for n, event in enumerate(events, first_id):
+		event.setdefault("id", f"{n:032x}")
+		event.setdefault("ts", SENT - 100 + n)
+		event.setdefault("url", LANDING)
+	body = {
+		"site": "pk_site_0001",
+		"v": 1,
+		"visitor": visitor,
+		"session": session,
+		"sent_at": SENT,
+		"events": events,
+	}
+	return parse_collect(json.dumps(body).encode(), now=NOW)
+
+
+def start(**extra):
+	return {"type": "session_start", **extra}
+
+
+def test_touchpoint_decisions():
+	assert touchpoint_decision({}, {}, None, LANDING).kind == TOUCH_NONE
+	assert touchpoint_decision({}, {}, "https://shop.example.com/cart", LANDING).kind == TOUCH_NONE
+	assert (
+		touchpoint_decision({}, {}, "https://blog.example.com/", LANDING, ["*.example.com"]).kind
+		== TOUCH_NONE
+	)
+	referral = touchpoint_decision({}, {}, "https://www.news.example.org/a", LANDING)
+	assert (referral.kind, referral.source, referral.medium) == (TOUCH_NEW, "news.example.org", None)
+	paid = touchpoint_decision({"campaign": "spring"}, {"gclid": "x"}, None, LANDING)
+	assert (paid.kind, paid.source, paid.medium, paid.campaign) == (TOUCH_NEW, "google", "cpc", "spring")
+	utm = touchpoint_decision({"source": "newsletter", "medium": "email"}, {"fbclid": "y"}, None, LANDING)
+	assert (utm.source, utm.medium) == ("newsletter", "email")
+	fb = touchpoint_decision({}, {"fbclid": "y"}, "https://l.facebook.com/", LANDING)
+	assert (fb.kind, fb.source, fb.medium, fb.referrer_host) == (
+		TOUCH_NEW,
+		"facebook",
+		None,
+		"l.facebook.com",
+	)
+	click = touchpoint_decision({"source": "qr"}, {"tf_click": "clk_1", "gclid": "x"}, None, LANDING)
+	assert (click.kind, click.click_id) == (TOUCH_CLICK, "clk_1")
+
+
+def test_rows_from_a_visit():
+	calls = []
+
+	def classify(source, medium, referrer, click_ids):
+		calls.append((source, medium, referrer, dict(click_ids)))
+		return "Paid Search"
+
+	first = batch(
+		[
+			start(
+				utm={"source": "google", "medium": "cpc", "campaign": "spring"}, ref="https://www.google.com/"
+			),
+			{"type": "pageview", "title": "Home"},
+			{"type": "identify", "traits": {"email": "Ada@Example.com"}},
+		]
+	)
+	second = batch(
+		[
+			{
+				"type": "conversion",
+				"conversion": {"type": "purchase", "value": 49.9, "currency": "EUR", "id": "o-1"},
+			},
+			{
+				"type": "form",
+				"form": "contact",
+				"fields": {"Email": "bob@example.com", "phone": "n/a", "name": " Bob "},
+			},
+			{"type": "consent", "consent": "denied"},
+		],
+		first_id=10,
+	)
+	rows = build_rows([second, first, first], classify=classify)  # any order, replays included
+	(visitor,) = rows.visitors
+	assert (
+		visitor.first_seen == SENT - 99
+		and visitor.last_seen == SENT - 100 + 12
+		and visitor.consent == "denied"
+	)
+	(session,) = rows.sessions
+	assert (
+		session.started_at == SENT - 99
+		and session.last_seen == SENT - 88
+		and session.channel == "Paid Search"
+	)
+	assert calls == [("google", "cpc", "https://www.google.com/", {})]
+	(touch,) = rows.touchpoints
+	assert (touch.source, touch.medium, touch.campaign, touch.channel) == (
+		"google",
+		"cpc",
+		"spring",
+		"Paid Search",
+	)
+	assert [e.type for e in rows.events] == ["conversion", "form", "consent", "pageview", "identify"]
+	assert [(i.source, i.email, i.name, i.phone) for i in rows.identities] == [
+		("form", "bob@example.com", "Bob", None),
+		("identify", "ada@example.com", None, None),
+	]
+	(conversion,) = rows.conversions
+	assert conversion.value == Decimal("49.9") and conversion.idempotency_key == "pk_site_0001:purchase:o-1"
+	assert rows.session_updates == ()
+
+
+def test_trackflow_click_reuses_the_click_touchpoint():
+	rows = build_rows([batch([start(click_ids={"tf_click": "clk_8Hq2"}, utm={"source": "qr"})])])
+	(session,) = rows.sessions
+	assert session.touch.kind == TOUCH_CLICK and session.touch.click_id == "clk_8Hq2"
+	assert rows.touchpoints == ()
+
+
+def test_direct_session_is_no_touchpoint_and_later_batches_only_update():
+	rows = build_rows([batch([start(), {"type": "pageview"}])])
+	assert rows.sessions[0].touch.kind == TOUCH_NONE and rows.touchpoints == ()
+	later = build_rows([batch([{"type": "pageview"}], first_id=5)])
+	assert later.sessions == () and later.session_updates[0].last_seen == SENT - 95
+
+
+def test_cookieless_pings_are_counted_per_day_and_url():
+	body = {
+		"site": "pk_site_0001",
+		"v": 1,
+		"visitor": None,
+		"session": None,
+		"sent_at": SENT,
+		"events": [{"type": "ping", "id": f"{n:032x}", "ts": SENT, "url": LANDING} for n in range(3)],
+	}
+	pings = parse_collect(json.dumps(body).encode(), now=NOW)
+	rows = build_rows([pings, pings])
+	assert [(p.day, p.url, p.count) for p in rows.pings] == [("2026-01-01", LANDING, 3)]
+	assert rows.visitors == () and rows.events == ()

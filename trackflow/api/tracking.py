@@ -1,0 +1,60 @@
+"""The embed script's endpoint: validate, push one record to Redis, answer 204. No database write here."""
+
+import time
+
+import frappe
+from frappe.rate_limiter import rate_limit
+from werkzeug.wrappers import Response
+
+from trackflow.engine import collect as wire
+from trackflow.engine.errors import ValidationError
+from trackflow.engine.privacy import truncate_ip
+from trackflow.engine.ratelimit import allow
+from trackflow.queues import get_queue, redis_queue_connection
+from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.trackflow.doctype.trackflow_site.trackflow_site import site_by_key
+
+# A busy office behind one NAT address sends a few batches a second at most; a site key shared by every
+# visitor of a website gets a much larger budget. Frappe's limiter keys on frappe.local.request_ip, the
+# first X-Forwarded-For entry: the reverse proxy must overwrite that header (README, "Deploying").
+PER_IP_PER_MINUTE = 600
+PER_SITE_KEY_PER_MINUTE = 30_000
+
+
+# Guests call this: it is how visitors' browsers report visits. It takes POST only, is rate limited per IP
+# and per site key, capped in size before parsing, strictly validated, accepted only from pages on the
+# site's allowed domains, and writes nothing but one Redis record (the drain job stores it).
+@frappe.whitelist(allow_guest=True, methods=["POST"])
+@rate_limit(limit=PER_IP_PER_MINUTE, seconds=60)
+def collect() -> Response:
+	request = frappe.request
+	origin = request.headers.get("Origin") or request.headers.get("Referer")
+	if (request.content_length or 0) > wire.MAX_BYTES:
+		return _answer(413, "payload too large")
+	body = request.get_data()
+	try:
+		batch = wire.parse_collect(body, now=time.time())
+	except ValidationError as e:
+		return _answer(400, str(e))
+	site = site_by_key(batch.site)
+	if not site or not site["enabled"]:
+		return _answer(403, "unknown site key")
+	if not wire.origin_allowed(origin, site["domains"]):
+		return _answer(403, "origin not allowed")
+	cors = wire.cors_headers(origin)
+	key = f"trackflow|{frappe.local.site}|collect-limit|{batch.site}"
+	if not allow(redis_queue_connection(), key, PER_SITE_KEY_PER_MINUTE):
+		return _answer(429, "rate limit exceeded", cors)
+	settings = get_settings()
+	if settings.enabled:
+		ip = frappe.local.request_ip
+		if settings.truncate_ip:
+			ip = truncate_ip(ip, settings.ipv4_prefix_length, settings.ipv6_prefix_length)
+		user_agent = (request.headers.get("User-Agent") or "")[:512]
+		get_queue("collect").enqueue(wire.encode_record(body, batch, ip=ip, ua=user_agent, site=site["name"]))
+	return _answer(204, None, cors)
+
+
+def _answer(status: int, reason: str | None, headers: dict | None = None) -> Response:
+	"""A bare response: no Frappe JSON envelope, no cookies; the reason is for whoever debugs the site."""
+	return Response(reason, status=status, headers=headers or {}, mimetype="text/plain")

@@ -1,0 +1,433 @@
+"""The drain's database side: the sinks that store a batch of queue records, idempotently and in bulk.
+
+RedisQueue (engine) hands a sink one batch; the sink writes it in the job's transaction and commits, and
+only then does the queue forget the batch. A replayed batch (a worker died after the commit and before
+the queue was told) writes nothing twice: every row is named after its record's unique id and inserted
+with INSERT IGNORE, and counters are incremented only for rows that were not there before.
+"""
+
+import json
+from collections import defaultdict
+from datetime import datetime
+from functools import partial
+from zoneinfo import ZoneInfo
+
+import frappe
+from frappe.query_builder import CustomFunction
+from frappe.query_builder.functions import Count
+from frappe.utils import get_system_timezone, now_datetime
+from pypika.terms import Values
+
+from trackflow.engine import bots, sessions
+from trackflow.engine.channels import classify_channel
+from trackflow.engine.collect import decode_record
+from trackflow.engine.errors import ValidationError
+
+GREATEST = CustomFunction("GREATEST", ["a", "b"])
+COALESCE = CustomFunction("COALESCE", ["a", "b"])
+
+
+def local_datetime(epoch_ms: int, tz: ZoneInfo) -> datetime:
+	"""A browser's epoch milliseconds as the naive system-timezone datetime Frappe stores."""
+	return datetime.fromtimestamp(epoch_ms / 1000, tz).replace(tzinfo=None)
+
+
+def standard_values(name: str, now: datetime) -> list:
+	return [name, now, now, "Guest", "Guest"]
+
+
+STANDARD_FIELDS = ["name", "creation", "modified", "owner", "modified_by"]
+
+
+def store_collected(records: list[dict]) -> None:
+	"""Sink of the "collect" stream: visitors, sessions, events, touchpoints and identities, in bulk."""
+	by_site: dict[str, list] = defaultdict(list)
+	for record in records:
+		try:
+			batch, meta = decode_record(record)
+		except ValidationError:
+			frappe.log_error("TrackFlow: corrupt collect record dropped", json.dumps(record)[:2000])
+			continue
+		by_site[meta.get("site") or ""].append(batch)
+
+	tz = ZoneInfo(get_system_timezone())
+	now = now_datetime()
+	for site_name, batches in by_site.items():
+		site = frappe.db.get_value("TrackFlow Site", site_name, ["name", "allowed_domains"], as_dict=True)
+		if not site:
+			continue  # the site was deleted after the batch was accepted
+		rows = sessions.build_rows(
+			batches, internal_domains=site.allowed_domains.split(), classify=partial(classify_channel)
+		)
+		_store_visitors(rows.visitors, site.name, tz, now)
+		_store_sessions(rows, site.name, tz, now)
+		_store_events(rows.events, site.name, tz, now)
+		_store_touchpoints(rows, tz, now)
+		_store_identities(rows.identities)
+
+
+def _store_visitors(visitors, site: str, tz: ZoneInfo, now: datetime) -> None:
+	if not visitors:
+		return
+	table = frappe.qb.DocType("TrackFlow Visitor")
+	fields = [*STANDARD_FIELDS, "site", "first_seen", "last_seen", "consent", "session_count"]
+	query = frappe.qb.into(table).columns(*fields)
+	for v in visitors:
+		first, last = local_datetime(v.first_seen, tz), local_datetime(v.last_seen, tz)
+		query = query.insert(*standard_values(v.visitor, now), site, first, last, v.consent or "unknown", 0)
+	# A visitor seen before keeps first_seen; last_seen only moves forward; consent changes when told.
+	query = query.on_duplicate_key_update(table.last_seen, GREATEST(table.last_seen, Values(table.last_seen)))
+	query = query.on_duplicate_key_update(table.modified, Values(table.modified))
+	if any(v.consent for v in visitors):
+		query = query.on_duplicate_key_update(table.consent, Values(table.consent))
+	query.run()
+
+
+def _store_sessions(rows, site: str, tz: ZoneInfo, now: datetime) -> None:
+	table = frappe.qb.DocType("TrackFlow Session")
+	if rows.sessions:
+		fields = [
+			*STANDARD_FIELDS,
+			"visitor",
+			"site",
+			"started_at",
+			"ended_at",
+			"channel",
+			"landing_url",
+			"referrer",
+			"click_event",
+			"click_ids",
+			"utm_source",
+			"utm_medium",
+			"utm_campaign",
+			"utm_content",
+			"utm_term",
+		]
+		values = [
+			[
+				*standard_values(s.session, now),
+				s.visitor,
+				site,
+				local_datetime(s.started_at, tz),
+				local_datetime(s.last_seen, tz),
+				s.channel,
+				s.landing_url,
+				s.referrer,
+				s.touch.click_id if s.touch.kind == sessions.TOUCH_CLICK else None,
+				json.dumps(dict(s.click_ids)) if s.click_ids else None,
+				*(s.utm.get(k) for k in ("source", "medium", "campaign", "content", "term")),
+			]
+			for s in rows.sessions
+		]
+		frappe.db.bulk_insert("TrackFlow Session", fields, values, ignore_duplicates=True)
+		new_visitors = defaultdict(int)
+		for s in rows.sessions:
+			new_visitors[s.visitor] += 1
+		_count_sessions(new_visitors)
+	for seen in rows.session_updates:
+		last = local_datetime(seen.last_seen, tz)
+		frappe.qb.update(table).set(table.ended_at, GREATEST(table.ended_at, last)).where(
+			table.name == seen.session
+		).run()
+
+
+def _count_sessions(sessions_by_visitor: dict[str, int]) -> None:
+	# Recount from the table rather than increment: a replayed batch must not count a session twice.
+	if not sessions_by_visitor:
+		return
+	session = frappe.qb.DocType("TrackFlow Session")
+	counts = (
+		frappe.qb.from_(session)
+		.select(session.visitor, frappe.qb.functions("COUNT", "*"))
+		.where(session.visitor.isin(list(sessions_by_visitor)))
+		.groupby(session.visitor)
+		.run()
+	)
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	for name, count in counts:
+		frappe.qb.update(visitor).set(visitor.session_count, count).where(visitor.name == name).run()
+
+
+def _store_events(events, site: str, tz: ZoneInfo, now: datetime) -> None:
+	if not events:
+		return
+	fields = [*STANDARD_FIELDS, "event_type", "event_name", "occurred_at", "visitor", "session", "site"]
+	fields += ["url", "title", "properties"]
+	values = [
+		[
+			*standard_values(e.event, now),
+			e.type,
+			e.name,
+			local_datetime(e.ts, tz),
+			e.visitor,
+			e.session,
+			site,
+			e.url,
+			e.title,
+			json.dumps(dict(e.props)) if e.props else None,
+		]
+		for e in events
+	]
+	frappe.db.bulk_insert("TrackFlow Event", fields, values, ignore_duplicates=True)
+
+
+def _store_touchpoints(rows, tz: ZoneInfo, now: datetime) -> None:
+	"""A session with a marketing source becomes a Touchpoint named after the session (so a replay adds
+	none); a session that came through /r/ adopts the click's touchpoint instead of adding a second one."""
+	if rows.touchpoints:
+		fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "session"]
+		fields += ["source", "medium", "campaign_name", "content", "term", "referrer"]
+		values = [
+			[
+				*standard_values(t.session, now),
+				local_datetime(t.ts, tz),
+				"session",
+				t.channel or "other",
+				t.visitor,
+				t.session,
+				t.source,
+				t.medium,
+				t.campaign,
+				t.content,
+				t.term,
+				t.referrer_host,
+			]
+			for t in rows.touchpoints
+		]
+		frappe.db.bulk_insert("Touchpoint", fields, values, ignore_duplicates=True)
+	touchpoint = frappe.qb.DocType("Touchpoint")
+	for s in rows.sessions:
+		if s.touch.kind == sessions.TOUCH_CLICK and s.touch.click_id:
+			# The click's touchpoint is named after the click id (store_clicks).
+			frappe.qb.update(touchpoint).set(touchpoint.visitor, s.visitor).set(
+				touchpoint.session, s.session
+			).where(touchpoint.name == s.touch.click_id).run()
+
+
+def _store_identities(identities) -> None:
+	"""identify() and captured forms give an email: remember it on the visitor and link the CRM Lead that
+	has it. A visitor belongs to one lead: an existing link is never moved by a later identify."""
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	for identity in identities:
+		if not identity.email:
+			continue
+		lead = frappe.db.get_value("CRM Lead", {"email": identity.email}, "name", order_by="creation asc")
+		frappe.qb.update(visitor).set(visitor.email, identity.email).set(
+			visitor.crm_lead, COALESCE(visitor.crm_lead, lead)
+		).where(visitor.name == identity.visitor).run()
+
+
+def store_clicks(records: list[dict]) -> None:
+	"""Sink of the "clicks" stream: Click Event rows, a Touchpoint per human click, and the counters of
+	links, variants and campaigns, incremented only by clicks this call actually inserted."""
+	by_id = {r["id"]: r for r in records if r.get("link")}
+	if not by_id:
+		return
+	click = frappe.qb.DocType("Click Event")
+	existing = set(
+		frappe.qb.from_(click).select(click.name).where(click.name.isin(list(by_id))).run(pluck=True)
+	)
+	new = [r for r in by_id.values() if r["id"] not in existing]
+	if not new:
+		return  # a replayed batch
+	tz = ZoneInfo(get_system_timezone())
+	now = now_datetime()
+	link_names = sorted({r["link"] for r in new})
+	links = {
+		row.name: row
+		for row in frappe.get_all(
+			"Tracked Link",
+			filters={"name": ("in", link_names)},
+			fields=[
+				"name",
+				"campaign",
+				"max_clicks",
+				"utm_source",
+				"utm_medium",
+				"utm_campaign",
+				"utm_content",
+				"utm_term",
+			],
+		)
+	}
+	seen_before = _visitors_seen_before(new)
+
+	fields = [*STANDARD_FIELDS, "tracked_link", "campaign", "variant", "clicked_at", "visitor_id", "is_bot"]
+	fields += ["bot_reason", "is_qr_scan", "ip_prefix", "referrer", "user_agent", "browser", "os", "device"]
+	values = []
+	for r in new:
+		agent = bots.parse_user_agent(r.get("user_agent") or "")
+		values.append(
+			[
+				*standard_values(r["id"], now),
+				r["link"],
+				r.get("campaign"),
+				r.get("variant"),
+				local_datetime(int(r["ts"] * 1000), tz),
+				r.get("visitor"),
+				r.get("is_bot") or 0,
+				r.get("bot_reason"),
+				r.get("is_scan") or 0,
+				r.get("ip"),
+				r.get("referrer"),
+				r.get("user_agent"),
+				agent.browser,
+				agent.os,
+				agent.device_type,
+			]
+		)
+	frappe.db.bulk_insert("Click Event", fields, values, ignore_duplicates=True)
+
+	humans = [r for r in new if not r.get("is_bot") and r["link"] in links]
+	_store_click_touchpoints(humans, links, tz, now)
+	_store_click_visitors(humans, tz, now)
+	_count_clicks(new, seen_before, links, tz)
+
+
+def _visitors_seen_before(clicks: list[dict]) -> set[tuple[str, str]]:
+	"""(link, visitor) pairs among these clicks that an earlier stored click already had."""
+	pairs = {(r["link"], r["visitor"]) for r in clicks if r.get("visitor") and not r.get("is_bot")}
+	if not pairs:
+		return set()
+	click = frappe.qb.DocType("Click Event")
+	rows = (
+		frappe.qb.from_(click)
+		.select(click.tracked_link, click.visitor_id)
+		.distinct()
+		.where(click.tracked_link.isin(sorted({link for link, _ in pairs})))
+		.where(click.visitor_id.isin(sorted({visitor for _, visitor in pairs})))
+		.run()
+	)
+	return {(link, visitor) for link, visitor in rows} & pairs
+
+
+def _store_click_touchpoints(humans: list[dict], links: dict, tz: ZoneInfo, now: datetime) -> None:
+	"""Each human click is a touchpoint (named after the click id); a tracked landing session adopts it."""
+	if not humans:
+		return
+	fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "click_event"]
+	fields += [
+		"tracked_link",
+		"link_campaign",
+		"source",
+		"medium",
+		"campaign_name",
+		"content",
+		"term",
+		"referrer",
+	]
+	campaigns = sorted({links[r["link"]].campaign for r in humans if links[r["link"]].campaign})
+	campaign_channels = dict(
+		frappe.get_all(
+			"Link Campaign", filters={"name": ("in", campaigns)}, fields=["name", "channel"], as_list=True
+		)
+		if campaigns
+		else []
+	)
+	values = []
+	for r in humans:
+		link = links[r["link"]]
+		channel = click_channel(r, link, campaign_channels.get(link.campaign))
+		values.append(
+			[
+				*standard_values(r["id"], now),
+				local_datetime(int(r["ts"] * 1000), tz),
+				"click",
+				channel,
+				r.get("visitor"),
+				r["id"],
+				r["link"],
+				link.campaign,
+				link.utm_source,
+				link.utm_medium,
+				link.utm_campaign,
+				link.utm_content,
+				link.utm_term,
+				r.get("referrer"),
+			]
+		)
+	frappe.db.bulk_insert("Touchpoint", fields, values, ignore_duplicates=True)
+
+
+def click_channel(click: dict, link, campaign_channel: str | None) -> str:
+	"""A scan is "qr"; else the campaign's channel; else what the link's UTM says. A short-link click is a
+	marketing touch by definition, so "direct" (nothing known) becomes "other"."""
+	if click.get("is_scan"):
+		return "qr"
+	if campaign_channel:
+		return campaign_channel
+	channel = classify_channel(link.utm_source, link.utm_medium, click.get("referrer"))
+	return "other" if channel == "direct" else channel
+
+
+def _store_click_visitors(humans: list[dict], tz: ZoneInfo, now: datetime) -> None:
+	"""The redirect's visitor ids are visitors too: a lead created on this site with that cookie (or a
+	landing session that adopts the click) ties the click to a person."""
+	visitors: dict[str, tuple[int, int]] = {}
+	for r in humans:
+		if r.get("visitor"):
+			ms = int(r["ts"] * 1000)
+			first, last = visitors.get(r["visitor"], (ms, ms))
+			visitors[r["visitor"]] = (min(first, ms), max(last, ms))
+	rows = [
+		sessions.VisitorRow(visitor=v, site=None, first_seen=first, last_seen=last, consent=None)
+		for v, (first, last) in visitors.items()
+	]
+	_store_visitors(rows, None, tz, now)
+
+
+def _count_clicks(new: list[dict], seen_before: set, links: dict, tz: ZoneInfo) -> None:
+	"""One UPDATE per link, per variant and per campaign in the batch, from the clicks inserted now."""
+	link_counts: dict[str, dict] = defaultdict(
+		lambda: {"clicks": 0, "bots": 0, "visitors": set(), "last": None}
+	)
+	variant_counts: dict[tuple[str, str], int] = defaultdict(int)
+	for r in new:
+		counts = link_counts[r["link"]]
+		when = local_datetime(int(r["ts"] * 1000), tz)
+		counts["last"] = max(counts["last"] or when, when)
+		if r.get("is_bot"):
+			counts["bots"] += 1
+			continue
+		counts["clicks"] += 1
+		if r.get("visitor") and (r["link"], r["visitor"]) not in seen_before:
+			counts["visitors"].add(r["visitor"])
+		if r.get("variant"):
+			variant_counts[(r["link"], r["variant"])] += 1
+
+	link_table = frappe.qb.DocType("Tracked Link")
+	campaign_counts: dict[str, dict] = defaultdict(
+		lambda: {"clicks": 0, "bots": 0, "visitors": 0, "last": None}
+	)
+	for name, counts in link_counts.items():
+		_increment(
+			link_table, name, counts["clicks"], counts["bots"], len(counts["visitors"]), counts["last"]
+		)
+		campaign = links[name].campaign if name in links else None
+		if campaign:
+			total = campaign_counts[campaign]
+			total["clicks"] += counts["clicks"]
+			total["bots"] += counts["bots"]
+			total["visitors"] += len(counts["visitors"])
+			total["last"] = max(total["last"] or counts["last"], counts["last"])
+	campaign_table = frappe.qb.DocType("Link Campaign")
+	for name, total in campaign_counts.items():
+		_increment(campaign_table, name, total["clicks"], total["bots"], total["visitors"], total["last"])
+	variant = frappe.qb.DocType("Tracked Link Variant")
+	for (link, label), count in variant_counts.items():
+		frappe.qb.update(variant).set(variant.clicks, variant.clicks + count).where(
+			(variant.parent == link) & (variant.parenttype == "Tracked Link") & (variant.label == label)
+		).run()
+	from trackflow.web.redirect import invalidate_link
+
+	for name in link_counts:
+		if name in links and links[name].max_clicks:
+			invalidate_link(name)  # the cached click count is what enforces max_clicks
+
+
+def _increment(table, name: str, clicks: int, bots_: int, visitors: int, last: datetime) -> None:
+	frappe.qb.update(table).set(table.total_clicks, table.total_clicks + clicks).set(
+		table.bot_clicks, table.bot_clicks + bots_
+	).set(table.unique_visitors, table.unique_visitors + visitors).set(
+		table.last_click_at, GREATEST(COALESCE(table.last_click_at, last), last)
+	).where(table.name == name).run()

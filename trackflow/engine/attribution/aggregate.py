@@ -1,0 +1,137 @@
+"""Models applied to aggregated paths (ChannelAttribution's input): per-channel conversions and value.
+
+With aggregated input the single conversions are unknown, so values are exact rational shares of each
+path's total value, summed per channel and rounded once: largest remainder over the channels (ties to
+the channel first in name order), so the channel values sum exactly to the total value.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
+from trackflow.engine.attribution.types import ModelSpec, PathStats
+from trackflow.engine.errors import ValidationError
+from trackflow.engine.money import from_minor, to_minor
+
+NEEDS_TIMESTAMPS = ("time_decay", "w_shaped", "full_path")
+ChannelTotals = dict[str, tuple[float, Decimal]]
+
+
+def _round_channels(exact: dict[str, Fraction], total_units: int, places: int) -> dict[str, Decimal]:
+	floors = {c: v.numerator // v.denominator for c, v in exact.items()}
+	leftover = total_units - sum(floors.values())
+	order = sorted(exact, key=lambda c: (-(exact[c] - floors[c]), c))
+	for c in order[: max(leftover, 0)]:
+		floors[c] += 1
+	return {c: from_minor(u, places) for c, u in floors.items()}
+
+
+def _path_weights(
+	path: tuple[str, ...], spec: ModelSpec, channel_weights: dict[str, float] | None
+) -> list[float]:
+	n = len(path)
+	name, params = spec.name, spec.param_dict
+	if channel_weights is not None or (
+		name == "custom" and any(k.startswith(CHANNEL_PREFIX) for k in params)
+	):
+		weights_by_channel = channel_weights
+		if weights_by_channel is None:
+			weights_by_channel = {
+				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
+			}
+		counts: dict[str, int] = defaultdict(int)
+		for c in path:
+			counts[c] += 1
+		raw = [weights_by_channel.get(c, 0.0) / counts[c] for c in path]
+	elif name == "last_non_direct":
+		raw = [0.0] * n
+		index = next((i for i in range(n - 1, -1, -1) if path[i].lower() != "direct"), n - 1)
+		raw[index] = 1.0
+	elif name in ("position_based", "j_shaped", "inverse_j"):
+		if n <= 2:
+			raw = [1.0] * n
+		else:
+			middle = max((1.0 - params["first"] - params["last"]) / (n - 2), 0.0)
+			raw = [params["first"]] + [middle] * (n - 2) + [params["last"]]
+	elif name == "custom":
+		raw = [0.0] * n
+		raw[0] += params.get("first", 0.0)
+		raw[-1] += params.get("last", 0.0)
+		if n > 2:
+			for i in range(1, n - 1):
+				raw[i] += params.get("middle", 0.0) / (n - 2)
+		else:
+			raw[-1] += params.get("middle", 0.0)
+	else:
+		raise ValidationError(f"model {name} cannot run on aggregated paths")
+	total = sum(raw)
+	return [w / total for w in raw] if total > 0 else [1.0 / n] * n
+
+
+def attribute_paths(
+	paths: Sequence[PathStats], spec: str | ModelSpec, fit: Any = None, places: int = 2
+) -> ChannelTotals:
+	"""Per channel (conversions, value) of `spec` over aggregated `paths` (only converting rows count).
+
+	time_decay, w_shaped and full_path need timestamps or milestones and are refused. Data-driven
+	models need `fit`; each path's conversions and value are split by the fitted channel weights,
+	evenly among a channel's touches, as `attribute` does per conversion."""
+	spec = parse_model_spec(spec)
+	if spec.name in NEEDS_TIMESTAMPS:
+		raise ValidationError(
+			f"model {spec.name} needs timestamps or milestones; give touchpoints, not paths"
+		)
+	channel_weights = None
+	if get_model(spec.name).data_driven:
+		if fit is None:
+			raise ValidationError(f"model {spec.name} is data-driven: fit it first")
+		if not fit.sufficient:
+			return {}
+		channel_weights = fit.channel_weights
+	conversions: dict[str, float] = defaultdict(float)
+	total_units = 0
+	if spec.name in ("first_touch", "last_touch", "linear"):
+		# Fast exact paths: integer minor units, one denominator per path length for linear.
+		units: dict[str, int] = defaultdict(int)
+		by_length: dict[tuple[str, int], int] = defaultdict(int)
+		pick = 0 if spec.name == "first_touch" else -1
+		for path, converted, value, _nulls in paths:
+			if not converted and not value:
+				continue
+			cents = to_minor(value, places) if value else 0
+			total_units += cents
+			if spec.name == "linear":
+				n = len(path)
+				share = converted / n
+				for channel in path:
+					conversions[channel] += share
+					by_length[channel, n] += cents
+			else:
+				channel = path[pick]
+				conversions[channel] += converted
+				units[channel] += cents
+		exact: dict[str, Fraction] = defaultdict(Fraction)
+		for channel, u in units.items():
+			exact[channel] += u
+		for (channel, n), u in by_length.items():
+			exact[channel] += Fraction(u, n)
+	else:
+		exact = defaultdict(Fraction)
+		for path, converted, value, _nulls in paths:
+			if not converted and not value:
+				continue
+			cents = to_minor(value, places) if value else 0
+			total_units += cents
+			for channel, w in zip(path, _path_weights(tuple(path), spec, channel_weights), strict=True):
+				conversions[channel] += converted * w
+				if cents:
+					exact[channel] += cents * Fraction(w)
+	for channel in conversions:
+		exact.setdefault(channel, Fraction(0))
+	values = _round_channels(dict(exact), total_units, places)
+	return {c: (conversions[c], values[c]) for c in sorted(conversions)}

@@ -1,0 +1,172 @@
+"""Plain values of the attribution engine: touchpoints, conversions, model specs, credits, results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from trackflow.engine.errors import ValidationError
+
+MILESTONES = ("lead", "opportunity", "won")
+
+
+def _require_aware(ts: datetime, what: str) -> None:
+	if not isinstance(ts, datetime):
+		raise ValidationError(f"{what} timestamp must be a datetime, got {type(ts).__name__}")
+	if ts.tzinfo is None or ts.utcoffset() is None:
+		raise ValidationError(f"{what} timestamp {ts.isoformat()} has no timezone; give an offset or UTC")
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+	"""One marketing interaction of a journey. `milestones` holds any of "lead", "opportunity", "won":
+	this touch was the last one before the lead was created / the deal was created / the deal was won."""
+
+	id: str
+	timestamp: datetime
+	channel: str
+	source: str | None = None
+	medium: str | None = None
+	campaign: str | None = None
+	content: str | None = None
+	term: str | None = None
+	click_ids: tuple[str, ...] = ()
+	milestones: frozenset[str] = field(default_factory=frozenset)
+
+	def __post_init__(self) -> None:
+		if not isinstance(self.id, str) or not self.id:
+			raise ValidationError(f"touchpoint id must be a non-empty string, got {self.id!r}")
+		_require_aware(self.timestamp, f"touchpoint {self.id}")
+		if not isinstance(self.channel, str) or not self.channel:
+			raise ValidationError(f"touchpoint {self.id} has no channel")
+		if not isinstance(self.milestones, frozenset):
+			object.__setattr__(self, "milestones", frozenset(self.milestones))
+		unknown = self.milestones - set(MILESTONES)
+		if unknown:
+			raise ValidationError(
+				f"touchpoint {self.id}: unknown milestone {sorted(unknown)[0]!r} (use lead, opportunity, won)"
+			)
+
+	@property
+	def sort_key(self) -> tuple[datetime, str]:
+		return (self.timestamp, self.id)
+
+
+@dataclass(frozen=True)
+class Conversion:
+	"""A conversion to attribute: its value (Decimal, >= 0, within the currency's minor unit) and time."""
+
+	id: str
+	timestamp: datetime
+	value: Decimal
+	currency: str = "USD"
+
+	def __post_init__(self) -> None:
+		if not isinstance(self.id, str) or not self.id:
+			raise ValidationError(f"conversion id must be a non-empty string, got {self.id!r}")
+		_require_aware(self.timestamp, f"conversion {self.id}")
+		if not isinstance(self.value, Decimal) or not self.value.is_finite():
+			raise ValidationError(f"conversion {self.id}: value must be a finite Decimal, got {self.value!r}")
+		if self.value < 0:
+			raise ValidationError(f"conversion {self.id}: value {self.value} is negative")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+	"""A model name with validated, complete parameters (defaults filled in). `str(spec)` is canonical."""
+
+	name: str
+	params: tuple[tuple[str, Any], ...] = ()
+
+	@property
+	def param_dict(self) -> dict[str, Any]:
+		return dict(self.params)
+
+	def get(self, key: str) -> Any:
+		return self.param_dict[key]
+
+	def __str__(self) -> str:
+		if not self.params:
+			return self.name
+		return self.name + ":" + ",".join(f"{k}={_format_param(v)}" for k, v in self.params)
+
+
+def _format_param(value: Any) -> str:
+	if isinstance(value, float):
+		return repr(value)
+	return str(value)
+
+
+@dataclass(frozen=True)
+class Credit:
+	"""One touch's share of one conversion under one model."""
+
+	touchpoint_id: str
+	channel: str
+	weight: float
+	value: Decimal
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+	"""Credits of one conversion under one model. `reason` says why there are no credits
+	("no_touchpoints", "insufficient_data") or how they were reached ("equal_split_fallback")."""
+
+	conversion_id: str
+	model: str
+	params: dict[str, Any]
+	engine_version: str
+	credits: tuple[Credit, ...]
+	currency: str
+	reason: str | None = None
+
+	@property
+	def total(self) -> Decimal:
+		return sum((c.value for c in self.credits), Decimal(0))
+
+	def to_dict(self) -> dict[str, Any]:
+		return {
+			"conversion_id": self.conversion_id,
+			"model": self.model,
+			"params": dict(self.params),
+			"engine_version": self.engine_version,
+			"currency": self.currency,
+			"reason": self.reason,
+			"credits": [
+				{
+					"touchpoint_id": c.touchpoint_id,
+					"channel": c.channel,
+					"weight": c.weight,
+					"value": str(c.value),
+				}
+				for c in self.credits
+			],
+		}
+
+
+class PathStats(NamedTuple):
+	"""An aggregated path: a channel sequence with its conversions, conversion value and null journeys.
+
+	A NamedTuple rather than a dataclass because fits read hundreds of thousands of them; use
+	`path_stats()` to build one with validation."""
+
+	path: tuple[str, ...]
+	conversions: float
+	value: Decimal = Decimal(0)
+	nulls: float = 0
+
+
+def path_stats(path, conversions=0, value=Decimal(0), nulls=0) -> PathStats:
+	"""A validated PathStats: non-empty path of non-empty channels, counts >= 0."""
+	path = tuple(path)
+	if not path or not all(isinstance(c, str) and c for c in path):
+		raise ValidationError(f"a path needs at least one non-empty channel, got {path!r}")
+	if not conversions >= 0 or not nulls >= 0:
+		raise ValidationError(f"path {' > '.join(path)}: conversions and nulls must be >= 0")
+	if not isinstance(value, Decimal):
+		value = Decimal(str(value))
+	if not value.is_finite() or value < 0:
+		raise ValidationError(f"path {' > '.join(path)}: value must be >= 0")
+	return PathStats(path, conversions, value, nulls)

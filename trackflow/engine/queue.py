@@ -1,0 +1,312 @@
+"""A crash-safe Redis queue of small records (clicks, collected events), drained in batches into a sink."""
+
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import redis
+
+from trackflow.engine.errors import ValidationError
+
+Sink = Callable[[list[dict]], None]
+
+# Move up to ARGV[1] records from the tail (oldest end) of the main list to the head of this worker's
+# processing list, and return them, in one atomic step: a crash either before or after it leaves every
+# record in exactly one of the two lists. LRANGE + LTRIM + RPUSH is O(n) once, where n LMOVEs are n
+# calls. A worker holds one batch at a time. RPUSH runs in chunks: Lua's unpack() takes a few thousand
+# values at most. The heartbeat is refreshed with every batch.
+_TAKE = """
+if redis.call('LLEN', KEYS[2]) > 0 then
+	return redis.error_reply('TRACKFLOW_UNCOMMITTED processing list not empty: commit() or release() first')
+end
+local n = tonumber(ARGV[1])
+local items = redis.call('LRANGE', KEYS[1], -n, -1)
+if #items == 0 then return items end
+redis.call('LTRIM', KEYS[1], 0, -#items - 1)
+for i = 1, #items, 1000 do
+	redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[2])
+return items
+"""
+
+# Give a dead worker's processing list back to the main list, at the tail so it is drained next, unless
+# the worker's heartbeat is alive. Atomic, so two recovering workers cannot both take the same list.
+_RECOVER = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local items = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = 1, #items, 1000 do
+	redis.call('RPUSH', KEYS[1], unpack(items, i, math.min(i + 999, #items)))
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return #items
+"""
+
+
+def new_id() -> str:
+	"""A unique, time-ordered record id: 32 hex characters, 48-bit milliseconds then 80 random bits.
+
+	Sorts by creation time (oldest_age reads it), fits a Frappe name, and is the click id put on links.
+	"""
+	return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def id_timestamp(record_id: str) -> float:
+	"""The creation time (Unix seconds) encoded in an id from new_id()."""
+	return int(record_id[:12], 16) / 1000
+
+
+@dataclass(frozen=True)
+class DrainStats:
+	"""What one drain_all call did."""
+
+	batches: int
+	records: int
+	seconds: float
+	recovered: int
+	remaining: int
+
+
+class RedisQueue:
+	"""One queue ("stream") of JSON records in Redis, with reliable batch draining.
+
+	Keys, under `prefix` (the Frappe layer uses one per site, e.g. "trackflow|site1.local"):
+	  {prefix}:{stream}:q                 the main list; producers LPUSH, workers take from the tail
+	  {prefix}:{stream}:proc:{worker}     a worker's processing list: records taken, not yet committed
+	  {prefix}:{stream}:hb:{worker}       a worker's heartbeat, expires heartbeat_ttl seconds after its
+	                                      last batch started
+	  {prefix}:{stream}:workers           the workers that may have a processing list
+
+	A record is in exactly one list at any time. The sink is called with a batch, and only after it
+	returns is the processing list deleted; a crash or an exception before that leaves the records in
+	the processing list, from where recover() (or the exception handler) puts them back. The same
+	record can therefore reach the sink twice: the sink must be idempotent on record["id"].
+
+	`client` must be a plain redis.Redis (redis-py 4.5 to 6.x, decode_responses either way), not
+	Frappe's RedisWrapper, which rewrites key names in some commands and not in others. Use the Redis
+	that RQ uses (redis_queue), not redis_cache: the cache evicts keys under memory pressure.
+	heartbeat_ttl must exceed the longest time a sink can take on one batch, else a slow worker's batch
+	is recovered and delivered twice (harmless with an idempotent sink, but wasted work).
+	"""
+
+	def __init__(
+		self,
+		client: redis.Redis,
+		stream: str,
+		prefix: str = "trackflow",
+		heartbeat_ttl: float = 300,
+		worker_id: str | None = None,
+	):
+		if type(client).lpush is not redis.Redis.lpush or type(client).llen is not redis.Redis.llen:
+			raise ValidationError(
+				"RedisQueue needs a plain redis.Redis client (e.g. redis.Redis.from_url(frappe.conf.redis_queue))"
+			)
+		if not stream or not prefix or ":" in stream:
+			raise ValidationError("RedisQueue needs a prefix and a stream name without ':'")
+		if heartbeat_ttl < 0.01:
+			raise ValidationError("heartbeat_ttl must be at least 0.01 seconds")
+		self.client = client
+		self.stream = stream
+		self.heartbeat_ttl = heartbeat_ttl
+		self._fixed_worker_id = worker_id
+		self._worker_id, self._pid = "", 0
+		base = f"{prefix}:{stream}"
+		self.main_key = f"{base}:q"
+		self.workers_key = f"{base}:workers"
+		self._base = base
+		self._take = client.register_script(_TAKE)
+		self._recover = client.register_script(_RECOVER)
+
+	@property
+	def worker_id(self) -> str:
+		"""This process's worker name; a forked child (an RQ work horse) gets its own, never its parent's,
+		because two processes sharing one processing list would delete each other's batches."""
+		if self._fixed_worker_id:
+			return self._fixed_worker_id
+		if self._pid != os.getpid():
+			self._pid = os.getpid()
+			self._worker_id = f"{socket.gethostname()}-{self._pid}-{secrets.token_hex(4)}"
+		return self._worker_id
+
+	def processing_key(self, worker_id: str | None = None) -> str:
+		return f"{self._base}:proc:{worker_id or self.worker_id}"
+
+	def heartbeat_key(self, worker_id: str | None = None) -> str:
+		return f"{self._base}:hb:{worker_id or self.worker_id}"
+
+	# --- producers ---------------------------------------------------------------------------------
+
+	def enqueue(self, record: dict) -> str:
+		"""Push one record with ONE Redis command (LPUSH); returns its id (given in record["id"] or new).
+
+		The record must be JSON-serialisable; it is stored compactly as given, with the id added.
+		Redis errors (redis.RedisError: down, timeout, out of memory) propagate: the caller's slower
+		path (write the record directly) takes over and counts that it did.
+		"""
+		record_id = record.get("id") or new_id()
+		if record.get("id") != record_id:
+			record = {**record, "id": record_id}
+		self.client.lpush(self.main_key, _dumps(record))
+		return record_id
+
+	def enqueue_many(self, records: Iterable[dict]) -> list[str]:
+		"""Push many records with one LPUSH (for imports and tests, not the per-request path)."""
+		ids, payloads = [], []
+		for record in records:
+			record_id = record.get("id") or new_id()
+			ids.append(record_id)
+			payloads.append(_dumps({**record, "id": record_id}))
+		for i in range(0, len(payloads), 10_000):
+			self.client.lpush(self.main_key, *payloads[i : i + 10_000])
+		return ids
+
+	# --- inspection ---------------------------------------------------------------------------------
+
+	def backlog(self) -> int:
+		"""Records waiting in the main list (not counting batches a worker holds right now)."""
+		return int(self.client.llen(self.main_key))
+
+	def in_flight(self) -> int:
+		"""Records held in processing lists (being committed, or left by a dead worker)."""
+		workers = self._workers()
+		if not workers:
+			return 0
+		pipe = self.client.pipeline(transaction=False)
+		for worker in workers:
+			pipe.llen(self.processing_key(worker))
+		return sum(int(n) for n in pipe.execute())
+
+	def oldest_age(self, now: float | None = None) -> float | None:
+		"""Seconds since the oldest waiting record was enqueued (from its id), or None when empty."""
+		raw = self.client.lindex(self.main_key, -1)
+		if raw is None:
+			return None
+		try:
+			created = id_timestamp(json.loads(raw)["id"])
+		except (ValueError, KeyError, TypeError):
+			return None
+		return max(0.0, (time.time() if now is None else now) - created)
+
+	def _workers(self) -> list[str]:
+		return sorted(_text(w) for w in self.client.smembers(self.workers_key))
+
+	# --- workers ------------------------------------------------------------------------------------
+
+	def recover(self) -> int:
+		"""Put back the processing lists of workers whose heartbeat has expired; returns records moved.
+
+		Call it when a worker starts (drain_all does). This worker's own list is put back too, whatever
+		its heartbeat: a new RedisQueue with a reused worker_id is a restarted worker.
+		"""
+		moved = 0
+		for worker in self._workers():
+			keys = [self.main_key, self.processing_key(worker), self.heartbeat_key(worker), self.workers_key]
+			if worker == self.worker_id:
+				self.client.delete(self.heartbeat_key(worker))
+			result = int(self._recover(keys=keys, args=[worker]))
+			if result > 0:
+				moved += result
+		return moved
+
+	def take(self, batch_size: int = 1000) -> list[dict]:
+		"""Move up to batch_size of the oldest records to this worker's processing list and return them,
+		oldest first. Records that are not valid JSON objects with an id are dropped into
+		{prefix}:{stream}:dead (kept for inspection) instead of blocking the queue forever.
+		"""
+		if batch_size < 1:
+			raise ValidationError("batch_size must be at least 1")
+		raw_items = self._take(
+			keys=[self.main_key, self.processing_key(), self.heartbeat_key(), self.workers_key],
+			args=[batch_size, self.worker_id, max(10, int(self.heartbeat_ttl * 1000))],
+		)
+		batch, dead = [], []
+		for raw in reversed(raw_items):
+			try:
+				record = json.loads(raw)
+				if isinstance(record, dict) and record.get("id"):
+					batch.append(record)
+					continue
+			except ValueError:
+				pass
+			dead.append(raw)
+		if dead:
+			self.client.rpush(f"{self._base}:dead", *dead)
+		return batch
+
+	def commit(self) -> None:
+		"""The batch from take() is stored: forget it (delete this worker's processing list)."""
+		self.client.delete(self.processing_key())
+
+	def release(self) -> int:
+		"""Give the batch from take() back to the main list (after a failed sink); returns records moved."""
+		return max(0, int(self._recover(keys=self._recover_keys(), args=[self.worker_id])))
+
+	def _recover_keys(self) -> list[str]:
+		# The heartbeat key is replaced by one that never exists, so the script always moves the list.
+		return [self.main_key, self.processing_key(), f"{self.heartbeat_key()}:released", self.workers_key]
+
+	def drain_once(self, sink: Sink, batch_size: int = 1000) -> int:
+		"""Take one batch, hand it to sink, commit; returns the number of records (0 when empty).
+
+		If the sink raises, the batch goes back to the main list and the exception propagates.
+		"""
+		batch = self.take(batch_size)
+		if not batch:
+			self.commit()
+			return 0
+		try:
+			sink(batch)
+		except BaseException:
+			self.release()
+			raise
+		self.commit()
+		return len(batch)
+
+	def drain_all(self, sink: Sink, max_seconds: float = 50.0, batch_size: int = 1000) -> DrainStats:
+		"""Recover abandoned batches, then drain batches until the queue is empty or max_seconds passed.
+
+		Returns DrainStats; `remaining` > 0 tells the caller to schedule another run.
+		"""
+		started = time.monotonic()
+		recovered = self.recover()
+		batches = records = 0
+		try:
+			while time.monotonic() - started < max_seconds:
+				taken = self.drain_once(sink, batch_size)
+				if not taken:
+					break
+				batches += 1
+				records += taken
+		finally:
+			self.close()
+		return DrainStats(batches, records, time.monotonic() - started, recovered, self.backlog())
+
+	def close(self) -> None:
+		"""Leave cleanly: drop the heartbeat and the worker entry (the processing list is already empty)."""
+		if self.client.llen(self.processing_key()):
+			return  # something still held: leave it for recover()
+		pipe = self.client.pipeline(transaction=True)
+		pipe.delete(self.heartbeat_key())
+		pipe.srem(self.workers_key, self.worker_id)
+		pipe.execute()
+
+	def clear(self) -> None:
+		"""Delete every key of this stream (tests and uninstall)."""
+		keys = [self.main_key, self.workers_key, f"{self._base}:dead"]
+		for worker in self._workers():
+			keys += [self.processing_key(worker), self.heartbeat_key(worker)]
+		self.client.delete(*keys)
+
+
+def _dumps(record: dict) -> str:
+	return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _text(value: bytes | str) -> str:
+	return value.decode() if isinstance(value, bytes) else value

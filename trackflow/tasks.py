@@ -1,0 +1,54 @@
+"""Scheduled jobs: thin wrappers that put engine work on Frappe's queues for the current site."""
+
+import frappe
+
+from trackflow.drain import store_clicks, store_collected
+from trackflow.queues import STREAMS, Stream, get_queue
+
+SINKS = {"clicks": store_clicks, "collect": store_collected}
+DRAIN_SECONDS = 240  # well inside the long queue's timeout; the next run (or a continuation) goes on
+DRAIN_BATCH = 1000
+
+
+def drain_queues():
+	"""Every minute: one drain job per stream, skipped while one is queued or running (deduplicated)."""
+	for stream in STREAMS:
+		enqueue_drain(stream, job_id=f"trackflow-drain-{stream}")
+
+
+def enqueue_drain(stream: Stream, job_id: str):
+	frappe.enqueue(
+		"trackflow.tasks.drain",
+		queue="long",
+		job_id=job_id,
+		deduplicate=True,
+		stream=stream,
+	)
+
+
+def drain(stream: Stream, max_seconds: float = DRAIN_SECONDS, progress=None) -> dict:
+	"""Move the stream's records into the database in committed batches; returns what was done.
+
+	Each batch is committed before the queue forgets it (RedisQueue's contract), so a worker killed at
+	any point loses nothing and, the sinks being idempotent, duplicates nothing.
+	"""
+	sink = SINKS[stream]
+
+	def commit_batch(batch: list[dict]):
+		sink(batch)
+		frappe.db.commit()  # the batch is stored: only now may the queue forget it
+		if progress:
+			progress(len(batch))
+
+	stats = get_queue(stream).drain_all(commit_batch, max_seconds=max_seconds, batch_size=DRAIN_BATCH)
+	if stats.remaining and not progress:
+		# Still a backlog after the time budget: continue in another job rather than wait for the minute.
+		enqueue_drain(stream, job_id=f"trackflow-drain-{stream}-more")
+	return {
+		"stream": stream,
+		"records": stats.records,
+		"batches": stats.batches,
+		"seconds": round(stats.seconds, 3),
+		"recovered": stats.recovered,
+		"remaining": stats.remaining,
+	}

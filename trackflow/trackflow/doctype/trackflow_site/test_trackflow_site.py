@@ -1,0 +1,133 @@
+# Copyright (c) 2026, TrackFlow developers
+# License: AGPL-3.0. See license.txt
+
+import json
+import secrets
+import time
+
+import frappe
+
+from trackflow.api.tracking import collect
+from trackflow.queues import get_queue
+from trackflow.tasks import drain
+from trackflow.testing import TrackFlowTestCase, fake_request
+from trackflow.trackflow.doctype.tracked_link.test_tracked_link import make_link, visit
+
+ORIGIN = "https://www.shop-example.com"
+
+
+def make_site(name: str = "TF Test Shop", domains: str = "www.shop-example.com\n*.shop-example.com"):
+	if frappe.db.exists("TrackFlow Site", name):
+		return frappe.get_doc("TrackFlow Site", name)
+	return frappe.get_doc(
+		{"doctype": "TrackFlow Site", "site_name": name, "allowed_domains": domains}
+	).insert()
+
+
+def batch(site_key: str, visitor: str, session: str, *events) -> bytes:
+	now = int(time.time() * 1000)
+	return json.dumps(
+		{
+			"site": site_key,
+			"v": 1,
+			"visitor": visitor,
+			"session": session,
+			"sent_at": now,
+			"events": list(events),
+		}
+	).encode()
+
+
+def event(type_: str, **fields) -> dict:
+	return {
+		"type": type_,
+		"id": secrets.token_hex(16),
+		"ts": int(time.time() * 1000),
+		"url": f"{ORIGIN}/",
+		**fields,
+	}
+
+
+def post(body: bytes, origin: str = ORIGIN, **headers):
+	fake_request("POST", "/api/method/trackflow.api.tracking.collect", body, {"Origin": origin, **headers})
+	try:
+		return collect()
+	finally:
+		frappe.local.request = None
+
+
+class TestTrackFlowSite(TrackFlowTestCase):
+	def setUp(self):
+		get_queue("collect").clear()
+
+	def test_key_snippet_and_domains(self):
+		site = make_site()
+		self.assertGreaterEqual(len(site.site_key), 20)
+		self.assertIn(f'data-site="{site.site_key}"', site.snippet)
+		self.assertIn("/assets/trackflow/js/trackflow.js?v=", site.snippet)
+		with self.assertRaises(frappe.ValidationError):
+			make_site("TF Bad Domains", "not a domain!")
+		old = site.site_key
+		self.assertNotEqual(site.rotate_key(), old)
+
+	def test_collect_validates_and_queues_without_writing(self):
+		site = make_site()
+		visitor, session = secrets.token_hex(16), secrets.token_hex(16)
+		body = batch(site.site_key, visitor, session, event("pageview", title="Home"))
+		response = post(body)
+		self.assertEqual(response.status_code, 204)
+		self.assertEqual(response.headers["Access-Control-Allow-Origin"], ORIGIN)
+		self.assertEqual(get_queue("collect").backlog(), 1)
+		self.assertFalse(frappe.db.exists("TrackFlow Visitor", visitor))  # nothing written in the request
+
+		self.assertEqual(post(body, origin="https://evil.example.net").status_code, 403)
+		self.assertEqual(post(b'{"site": 1}').status_code, 400)
+		self.assertEqual(post(b"x" * 40_000).status_code, 413)
+		self.assertEqual(post(batch("unknown-key-123", visitor, session, event("pageview"))).status_code, 403)
+		self.assertEqual(get_queue("collect").backlog(), 1)
+
+	def test_drain_builds_visits_touchpoints_and_stitches_identity(self):
+		site = make_site()
+		email = f"tf-{secrets.token_hex(4)}@example.com"
+		lead = frappe.get_doc({"doctype": "CRM Lead", "first_name": "Ada", "email": email}).insert()
+		visitor, session = secrets.token_hex(16), secrets.token_hex(16)
+		start = event(
+			"session_start",
+			ref="https://www.google.com/",
+			utm={"source": "google", "medium": "cpc", "campaign": "spring"},
+			click_ids={"gclid": "abc123"},
+		)
+		body = batch(
+			site.site_key,
+			visitor,
+			session,
+			start,
+			event("pageview", title="Home"),
+			event("identify", traits={"email": email}),
+		)
+		self.assertEqual(post(body).status_code, 204)
+		self.assertEqual(post(body).status_code, 204)  # a resent batch stores nothing twice
+		drain("collect")
+
+		self.assertEqual(frappe.db.get_value("TrackFlow Visitor", visitor, "crm_lead"), lead.name)
+		self.assertEqual(frappe.db.get_value("TrackFlow Session", session, "channel"), "paid_search")
+		stored = frappe.get_all("TrackFlow Event", {"session": session}, pluck="event_type")
+		self.assertEqual(sorted(stored), ["identify", "pageview"])  # session_start became the session
+		touch = frappe.get_doc("Touchpoint", session)
+		self.assertEqual(
+			(touch.channel, touch.source, touch.medium, touch.visitor),
+			("paid_search", "google", "cpc", visitor),
+		)
+
+	def test_landing_from_a_short_link_adopts_the_click_touchpoint(self):
+		site = make_site()
+		link = make_link("https://www.shop-example.com/offer")
+		click_id = visit(link.short_code).headers["Location"].split("tf_click=")[1]
+		drain("clicks")
+		visitor, session = secrets.token_hex(16), secrets.token_hex(16)
+		start = event("session_start", click_ids={"tf_click": click_id})
+		self.assertEqual(post(batch(site.site_key, visitor, session, start)).status_code, 204)
+		drain("collect")
+		self.assertEqual(frappe.db.count("Touchpoint", {"session": session}), 1)
+		self.assertEqual(frappe.db.get_value("Touchpoint", click_id, "visitor"), visitor)
+		self.assertFalse(frappe.db.exists("Touchpoint", session))

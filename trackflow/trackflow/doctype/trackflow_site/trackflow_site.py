@@ -1,0 +1,103 @@
+# Copyright (c) 2026, TrackFlow developers
+# License: AGPL-3.0. See license.txt
+
+import secrets
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+from frappe.utils import get_url
+
+import trackflow
+from trackflow.engine.collect import normalize_domain
+from trackflow.engine.errors import ValidationError
+
+
+class TrackFlowSite(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		allowed_domains: DF.SmallText
+		capture_ad_cookies: DF.Check
+		consent_mode: DF.Literal["", "none", "opt-in", "opt-out"]
+		enabled: DF.Check
+		honour_do_not_track: DF.Check
+		site_key: DF.Data | None
+		site_name: DF.Data
+		snippet: DF.Code | None
+	# end: auto-generated types
+
+	def validate(self):
+		self.allowed_domains = "\n".join(self.domains())
+		self.site_key = self.site_key or new_site_key()
+		self.snippet = embed_snippet(self.site_key)
+
+	def domains(self) -> list[str]:
+		"""The allowed domains in canonical form (host, *.host, optional :port), or a clear error."""
+		domains = []
+		for line in (self.allowed_domains or "").splitlines():
+			if not line.strip():
+				continue
+			try:
+				domains.append(normalize_domain(line))
+			except ValidationError as e:
+				frappe.throw(_("Allowed Domains: {0}").format(e), title=_("Invalid Domain"))
+		if not domains:
+			frappe.throw(_("List at least one allowed domain"), title=_("Invalid Domain"))
+		return list(dict.fromkeys(domains))
+
+	def on_update(self):
+		clear_site_cache(self.site_key, (self.get_doc_before_save() or {}).get("site_key"))
+
+	def on_trash(self):
+		clear_site_cache(self.site_key)
+
+	@frappe.whitelist()
+	def rotate_key(self) -> str:
+		"""Give the site a new public key; pages still sending the old one are refused from now on."""
+		self.check_permission("write")
+		self.site_key = new_site_key()
+		self.save()
+		return self.site_key
+
+
+def new_site_key() -> str:
+	return secrets.token_urlsafe(18)
+
+
+def embed_snippet(site_key: str) -> str:
+	# The version query string makes browsers fetch the new script after an upgrade (long cache lifetime).
+	src = f"{get_url()}/assets/trackflow/js/trackflow.js?v={trackflow.__version__}"
+	return (
+		"<script>window.trackflow=window.trackflow||function(){(trackflow.q=trackflow.q||[]).push(arguments)}"
+		f'</script>\n<script defer src="{src}" data-site="{site_key}"></script>'
+	)
+
+
+SITE_CACHE_KEY = "trackflow:site_key:"
+
+
+def clear_site_cache(*site_keys: str | None):
+	for key in filter(None, site_keys):
+		frappe.cache.delete_value(SITE_CACHE_KEY + key)
+
+
+def site_by_key(site_key: str) -> dict | None:
+	"""What the collect endpoint needs of a site, from the cache; rebuilt with one indexed query on a miss."""
+	cached = frappe.cache.get_value(SITE_CACHE_KEY + site_key)
+	if cached is None:
+		row = frappe.db.get_value(
+			"TrackFlow Site",
+			{"site_key": site_key},
+			["name", "enabled", "allowed_domains", "consent_mode", "honour_do_not_track"],
+			as_dict=True,
+		)
+		cached = dict(row, domains=row.allowed_domains.split()) if row else {}
+		# Unknown keys are remembered briefly so a flood of bad keys does not reach the database.
+		frappe.cache.set_value(SITE_CACHE_KEY + site_key, cached, expires_in_sec=None if row else 60)
+	return cached or None
