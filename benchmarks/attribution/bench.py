@@ -31,7 +31,7 @@ from trackflow.engine.attribution import (
 	fit_markov,
 	fit_shapley,
 )
-from trackflow.engine.attribution.io import read_paths
+from trackflow.engine.attribution.csv_input import read_paths
 
 
 def best(fn, repeat):

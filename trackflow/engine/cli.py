@@ -21,7 +21,7 @@ from trackflow.engine.attribution import (
 	get_model_def,
 	parse_model_spec,
 )
-from trackflow.engine.attribution.io import read_journeys, read_paths
+from trackflow.engine.attribution.csv_input import read_journeys, read_paths
 from trackflow.engine.errors import ValidationError
 
 DATA = Path(__file__).resolve().parent / "data"

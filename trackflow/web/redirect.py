@@ -9,9 +9,11 @@ All the decisions are in trackflow.engine.redirect.decide; a page_renderer fallb
 """
 
 import time
+from zoneinfo import ZoneInfo
 
 import frappe
 import redis
+from frappe.utils import get_datetime, get_system_timezone
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -125,7 +127,9 @@ def build_link_entry(code: str) -> dict | None:
 		status=link.status,
 		campaign=link.campaign,
 		fallback=link.fallback_url,
-		expires=link.expires_at.timestamp() if link.expires_at else None,
+		expires=get_datetime(link.expires_at).replace(tzinfo=ZoneInfo(get_system_timezone())).timestamp()
+		if link.expires_at
+		else None,
 		max_clicks=link.max_clicks,
 		clicks=link.total_clicks,
 		variants=[
@@ -152,20 +156,8 @@ def redirect_settings() -> tuple[str, engine.RedirectSettings]:
 	from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 	doc = get_settings()
-	own = (doc.own_domains or "").split()
-	own += [
-		d
-		for row in frappe.get_all("TrackFlow Site", {"enabled": 1}, pluck="allowed_domains")
-		for d in row.split()
-	]
-	settings = engine.RedirectSettings(
-		consent_mode=doc.consent_mode or "opt-out",
-		honour_dnt=bool(doc.honour_do_not_track),
-		cookie_lifetime_days=doc.cookie_lifetime_days or 395,
-		own_domains=tuple(own),
-		ipv4_prefix=doc.ipv4_prefix_length if doc.truncate_ip else 32,
-		ipv6_prefix=doc.ipv6_prefix_length if doc.truncate_ip else 128,
-	)
+	site_domains = frappe.get_all("TrackFlow Site", {"enabled": 1}, pluck="allowed_domains")
+	settings = engine.RedirectSettings.from_settings(doc.as_dict(), "\n".join(site_domains))
 	prefix = doc.redirect_prefix or "r"
 	_settings[site] = (time.monotonic() + SETTINGS_TTL, prefix, settings)
 	return prefix, settings
