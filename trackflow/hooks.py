@@ -41,6 +41,21 @@ before_tests = "trackflow.install.before_tests"
 # /r/<code> is answered here, before Frappe's router: see trackflow/web/redirect.py for why.
 before_request = ["trackflow.web.redirect.before_request"]
 
+# Document Events
+# ---------------
+# CRM events become conversions; every handler is guarded so a TrackFlow failure never fails a CRM save.
+# on_change (not on_update) because CRM's convert_to_deal changes the lead's status with db_set.
+doc_events = {
+	"CRM Lead": {
+		"after_insert": "trackflow.integrations.crm.on_lead_insert",
+		"on_change": "trackflow.integrations.crm.on_lead_change",
+	},
+	"CRM Deal": {
+		"after_insert": "trackflow.integrations.crm.on_deal_insert",
+		"on_change": "trackflow.integrations.crm.on_deal_change",
+	},
+}
+
 # Scheduled Tasks
 # ---------------
 scheduler_events = {
@@ -48,4 +63,8 @@ scheduler_events = {
 		# drain the click and collect queues into the database (deduplicated: one drain per stream)
 		"* * * * *": ["trackflow.tasks.drain_queues"],
 	},
+	"hourly": [
+		# conversions a failed CRM handler missed, then attribution still pending or due for a retry
+		"trackflow.tasks.hourly",
+	],
 }

@@ -1,17 +1,62 @@
 """Install, migrate and uninstall steps. Every step is idempotent: running it twice changes nothing."""
 
+import json
+
 import click
 import frappe
 
 from trackflow.engine.crm_schema import default_status_mapping
+from trackflow.integrations import crm_ui
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
 
 ROLES = (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER)
 
 # What TrackFlow adds to other apps' doctypes, by doctype. before_uninstall removes exactly these and
 # nothing else. The CRM integration registers its custom fields, layout sections and form scripts here.
-CUSTOM_FIELDS: dict[str, list[dict]] = {}
-FORM_SCRIPTS: tuple[str, ...] = ()
+CUSTOM_FIELDS: dict[str, list[dict]] = {
+	"CRM Lead": [  # after the last field of the Details tab on CRM 1.34 and 1.81
+		{"fieldname": "tf_marketing_attribution_section", "fieldtype": "Section Break", "label": "Marketing Attribution", "insert_after": "lead_owner", "collapsible": 1},
+		{"fieldname": "tf_first_touch_channel", "fieldtype": "Data", "label": "First Touch Channel", "insert_after": "tf_marketing_attribution_section", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_first_touch_source", "fieldtype": "Data", "label": "First Touch Source", "insert_after": "tf_first_touch_channel", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_first_touch_medium", "fieldtype": "Data", "label": "First Touch Medium", "insert_after": "tf_first_touch_source", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_first_touch_campaign", "fieldtype": "Link", "label": "First Touch Campaign", "options": "Link Campaign", "insert_after": "tf_first_touch_medium", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_first_touch_at", "fieldtype": "Datetime", "label": "First Touch At", "insert_after": "tf_first_touch_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_column", "fieldtype": "Column Break", "insert_after": "tf_first_touch_at"},
+		{"fieldname": "tf_last_touch_channel", "fieldtype": "Data", "label": "Last Touch Channel", "insert_after": "tf_last_touch_column", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_last_touch_source", "fieldtype": "Data", "label": "Last Touch Source", "insert_after": "tf_last_touch_channel", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_medium", "fieldtype": "Data", "label": "Last Touch Medium", "insert_after": "tf_last_touch_source", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_campaign", "fieldtype": "Link", "label": "Last Touch Campaign", "options": "Link Campaign", "insert_after": "tf_last_touch_medium", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_touch_count", "fieldtype": "Int", "label": "Marketing Touches", "insert_after": "tf_last_touch_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_engagement_column", "fieldtype": "Column Break", "insert_after": "tf_touch_count"},
+		{"fieldname": "tf_visitor", "fieldtype": "Link", "label": "TrackFlow Visitor", "options": "TrackFlow Visitor", "insert_after": "tf_engagement_column", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_attributed_campaign", "fieldtype": "Link", "label": "Attributed Campaign", "options": "Link Campaign", "insert_after": "tf_visitor", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_engagement_score", "fieldtype": "Float", "label": "Engagement Score", "insert_after": "tf_attributed_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_engagement_grade", "fieldtype": "Data", "label": "Engagement Grade", "insert_after": "tf_engagement_score", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_temperature", "fieldtype": "Select", "label": "Temperature", "options": "\nhot\nwarm\ncold", "insert_after": "tf_engagement_grade", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+	],
+	"CRM Deal": [  # after the last field of the lead's first section on CRM 1.34 and 1.81
+		{"fieldname": "tf_marketing_attribution_section", "fieldtype": "Section Break", "label": "Marketing Attribution", "insert_after": "lead_name", "collapsible": 1},
+		{"fieldname": "tf_first_touch_channel", "fieldtype": "Data", "label": "First Touch Channel", "insert_after": "tf_marketing_attribution_section", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_first_touch_source", "fieldtype": "Data", "label": "First Touch Source", "insert_after": "tf_first_touch_channel", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_first_touch_medium", "fieldtype": "Data", "label": "First Touch Medium", "insert_after": "tf_first_touch_source", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_first_touch_campaign", "fieldtype": "Link", "label": "First Touch Campaign", "options": "Link Campaign", "insert_after": "tf_first_touch_medium", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_first_touch_at", "fieldtype": "Datetime", "label": "First Touch At", "insert_after": "tf_first_touch_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_column", "fieldtype": "Column Break", "insert_after": "tf_first_touch_at"},
+		{"fieldname": "tf_last_touch_channel", "fieldtype": "Data", "label": "Last Touch Channel", "insert_after": "tf_last_touch_column", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_last_touch_source", "fieldtype": "Data", "label": "Last Touch Source", "insert_after": "tf_last_touch_channel", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_medium", "fieldtype": "Data", "label": "Last Touch Medium", "insert_after": "tf_last_touch_source", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_last_touch_campaign", "fieldtype": "Link", "label": "Last Touch Campaign", "options": "Link Campaign", "insert_after": "tf_last_touch_medium", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_touch_count", "fieldtype": "Int", "label": "Marketing Touches", "insert_after": "tf_last_touch_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_engagement_column", "fieldtype": "Column Break", "insert_after": "tf_touch_count"},
+		{"fieldname": "tf_visitor", "fieldtype": "Link", "label": "TrackFlow Visitor", "options": "TrackFlow Visitor", "insert_after": "tf_engagement_column", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_attributed_campaign", "fieldtype": "Link", "label": "Attributed Campaign", "options": "Link Campaign", "insert_after": "tf_visitor", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_engagement_score", "fieldtype": "Float", "label": "Engagement Score", "insert_after": "tf_attributed_campaign", "read_only": 1, "no_copy": 0},
+		{"fieldname": "tf_engagement_grade", "fieldtype": "Data", "label": "Engagement Grade", "insert_after": "tf_engagement_score", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+		{"fieldname": "tf_temperature", "fieldtype": "Select", "label": "Temperature", "options": "\nhot\nwarm\ncold", "insert_after": "tf_engagement_grade", "read_only": 1, "no_copy": 0, "in_standard_filter": 1},
+	],
+}
+# CRM Form Scripts this app installs (see trackflow.integrations.crm_ui.FORM_SCRIPT_SOURCES).
+FORM_SCRIPTS: tuple[str, ...] = ("TrackFlow CRM Lead", "TrackFlow CRM Deal")
 
 
 def before_install():
@@ -24,8 +69,12 @@ def after_install():
 
 def after_migrate():
 	ensure_roles()
+	ensure_attribution_models()
 	ensure_settings_defaults()
 	ensure_indexes()
+	ensure_custom_fields()
+	crm_ui.ensure_crm_layouts()
+	crm_ui.ensure_form_scripts()
 
 
 def before_tests():
@@ -34,6 +83,7 @@ def before_tests():
 
 
 def before_uninstall():
+	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
 	remove_custom_fields()
 	remove_form_scripts()
 
@@ -61,6 +111,39 @@ def ensure_indexes():
 			frappe.db.add_index(doctype, fields, index_name=name)
 
 
+# The built-in models (name, engine model, parameters), seeded once; users may deactivate them or add
+# their own (e.g. position-based 30/40/30).
+BUILT_IN_MODELS = (
+	("First Touch", "first_touch", {}),
+	("Last Touch", "last_touch", {}),
+	("Last Non-Direct Touch", "last_non_direct", {}),
+	("Linear", "linear", {}),
+	("Time Decay", "time_decay", {"half_life_days": 7}),
+	("Position Based", "position_based", {"first": 0.4, "last": 0.4}),
+	("J-Shaped", "j_shaped", {}),
+	("Inverse J", "inverse_j", {}),
+	("W-Shaped", "w_shaped", {}),
+	("Full Path", "full_path", {}),
+	("Markov Chain", "markov", {"order": 1}),
+	("Shapley Value", "shapley", {}),
+)
+
+
+def ensure_attribution_models():
+	for name, engine_model, params in BUILT_IN_MODELS:
+		if not frappe.db.exists("Attribution Model", name):
+			frappe.get_doc(
+				{
+					"doctype": "Attribution Model",
+					"model_name": name,
+					"engine_model": engine_model,
+					"parameters": json.dumps(params),
+					"active": 1,
+					"built_in": 1,
+				}
+			).insert(ignore_permissions=True)
+
+
 def ensure_settings_defaults():
 	"""Fill settings that are still empty: JSON defaults, then the CRM status mapping. Saves only on change."""
 	settings = frappe.get_single("TrackFlow Settings")
@@ -69,6 +152,10 @@ def ensure_settings_defaults():
 		if df.default is not None and settings.get(df.fieldname) in (None, ""):
 			settings.set(df.fieldname, df.default)
 			changed = True
+
+	if not frappe.db.exists("Attribution Model", settings.default_attribution_model or ""):
+		settings.default_attribution_model = "Last Non-Direct Touch"
+		changed = True
 
 	mapping = default_status_mapping(_statuses("CRM Deal Status"), _statuses("CRM Lead Status"))
 	for fieldname, child_field, statuses in (
@@ -88,6 +175,13 @@ def ensure_settings_defaults():
 def _statuses(doctype: str) -> list[dict]:
 	fields = ["name", "type"] if frappe.get_meta(doctype).has_field("type") else ["name"]
 	return frappe.get_all(doctype, fields=fields, order_by="name asc")
+
+
+def ensure_custom_fields():
+	"""Create or update CUSTOM_FIELDS on CRM Lead and CRM Deal (same fieldnames, so convert_to_deal copies them)."""
+	from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
+
+	create_custom_fields(CUSTOM_FIELDS, ignore_validate=True, update=True)
 
 
 def remove_custom_fields():

@@ -10,6 +10,15 @@ DRAIN_SECONDS = 240  # well inside the long queue's timeout; the next run (or a 
 DRAIN_BATCH = 1000
 
 
+def hourly():
+	"""Catch up conversions CRM handlers could not record, then (re)attribute what is pending or due."""
+	from trackflow.integrations.crm import catch_up
+	from trackflow.ledger import retry_failed
+
+	catch_up()
+	retry_failed()
+
+
 def drain_queues():
 	"""Every minute: one drain job per stream, skipped while one is queued or running (deduplicated)."""
 	for stream in STREAMS:

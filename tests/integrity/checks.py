@@ -611,25 +611,58 @@ def check_field_reads(root: Path, custom_fields: dict[str, set[str]] | None = No
 				info = app.functions.get(dotted)
 				if info is None or not info.node.args.args:
 					continue
-				doc_arg = info.node.args.args[0].arg
-				for node in ast.walk(info.node):
-					if (
-						isinstance(node, ast.Attribute)
-						and isinstance(node.ctx, ast.Load)
-						and isinstance(node.value, ast.Name)
-						and node.value.id == doc_arg
-					):
-						attr = node.attr
-						if attr in every or attr in own or attr in STANDARD_FIELDS or attr in DOCUMENT_API:
-							continue
-						where = f"{info.path.relative_to(root)}:{node.lineno}"
-						if attr in some:
-							problems.append(
-								f"{where}: {doc_arg}.{attr} exists only on some CRM versions of {doctype}: "
-								"use doc.get() after checking the meta"
-							)
-						else:
-							problems.append(f"{where}: {doc_arg}.{attr} is not a field of {doctype}")
+				for reader, doc_arg in _doc_readers(app, info, info.node.args.args[0].arg):
+					problems += _doc_attribute_problems(root, reader, doc_arg, doctype, every, some, own)
+	return problems
+
+
+def _doc_readers(app: App, info: FunctionInfo, doc_arg: str) -> list[tuple[FunctionInfo, str]]:
+	"""The handler, and the functions of its module it hands the document to (as first argument), deeply."""
+	found, todo, seen = [], [(info, doc_arg)], set()
+	while todo:
+		current, arg = todo.pop()
+		if current.name in seen:
+			continue
+		seen.add(current.name)
+		found.append((current, arg))
+		for node in ast.walk(current.node):
+			if not isinstance(node, ast.Call):
+				continue
+			args = list(node.args)
+			if isinstance(node.func, ast.Name) and node.func.id in ("run_guarded",) and len(args) > 1:
+				callee, passed = args[0], args[1]  # run_guarded(handler, doc)
+			else:
+				callee, passed = node.func, args[0] if args else None
+			if not (isinstance(callee, ast.Name) and isinstance(passed, ast.Name) and passed.id == arg):
+				continue
+			target = app.functions.get(f"{current.module}.{callee.id}")
+			if target and target.node.args.args:
+				todo.append((target, target.node.args.args[0].arg))
+	return found
+
+
+def _doc_attribute_problems(root, info, doc_arg, doctype, every, some, own) -> list[str]:
+	"""Attribute reads `doc_arg.<field>` in one function that the CRM doctype may not have."""
+	problems = []
+	for node in ast.walk(info.node):
+		if not (
+			isinstance(node, ast.Attribute)
+			and isinstance(node.ctx, ast.Load)
+			and isinstance(node.value, ast.Name)
+			and node.value.id == doc_arg
+		):
+			continue
+		attr = node.attr
+		if attr in every or attr in own or attr in STANDARD_FIELDS or attr in DOCUMENT_API:
+			continue
+		where = f"{info.path.relative_to(root)}:{node.lineno}"
+		if attr in some:
+			problems.append(
+				f"{where}: {doc_arg}.{attr} exists only on some CRM versions of {doctype}: "
+				"use doc.get() after checking the meta"
+			)
+		else:
+			problems.append(f"{where}: {doc_arg}.{attr} is not a field of {doctype}")
 	return problems
 
 
@@ -691,6 +724,9 @@ def check_structure(root: Path) -> list[str]:
 			problems.append(f"the same function body is implemented more than once: {places}")
 	for name, infos in sorted(by_name.items()):
 		modules = sorted({i.module for i in infos})
+		packages = {m.rpartition(".")[0] for m in modules}
+		if len(packages) == 1 and packages != {APP}:
+			continue  # sibling modules of one subpackage implementing one interface (e.g. one per platform)
 		if len(modules) > 1:
 			problems.append(f"function {name}() is defined in several modules: {', '.join(modules)}")
 	return problems

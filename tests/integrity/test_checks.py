@@ -295,6 +295,18 @@ DEFECTS = {
 		),
 		"exists only on some CRM versions",
 	),
+	"CRM handler passes the doc to a helper that reads a missing field": (
+		checks.check_field_reads,
+		dict(
+			files={
+				"trackflow/integrations/crm.py": "def on_deal_update(doc, method=None):\n\trun_guarded(won, doc)\n\n\n"
+				"def run_guarded(handler, doc):\n\thandler(doc)\n\n\n"
+				"def won(deal):\n\treturn total(deal)\n\n\n"
+				"def total(d):\n\treturn d.amount_total\n"
+			}
+		),
+		"d.amount_total is not a field of CRM Deal",
+	),
 	"module shadowing a package": (
 		checks.check_structure,
 		dict(files={"trackflow/integrations.py": "X = 1\n"}),
@@ -319,6 +331,16 @@ DEFECTS = {
 			}
 		),
 		"settings() is defined in several modules",
+	),
+	"one function name in two packages": (
+		checks.check_structure,
+		dict(
+			files={
+				"trackflow/api/widgets.py": "def widget_total():\n\treturn 1\n",
+				"trackflow/integrations/widgets.py": "def widget_total():\n\treturn 2\n",
+			}
+		),
+		"widget_total() is defined in several modules",
 	),
 	"README missing a whitelisted method": (
 		checks.check_readme_api,
@@ -353,3 +375,16 @@ def test_each_check_catches_its_defect(tmp_path, defect):
 		(root / rel).unlink()
 	problems = check(root)
 	assert any(expected in p for p in problems), f"{check.__name__} missed {defect!r}: {problems}"
+
+
+def test_sibling_modules_of_a_subpackage_may_share_an_interface(tmp_path):
+	root = make_app(
+		tmp_path,
+		files={
+			"trackflow/engine/__init__.py": "",
+			"trackflow/engine/platforms/__init__.py": "",
+			"trackflow/engine/platforms/meta.py": "def build_event(x):\n\treturn {'meta': x}\n",
+			"trackflow/engine/platforms/ga4.py": "def build_event(x):\n\treturn {'ga4': x}\n",
+		},
+	)
+	assert checks.check_structure(root) == []

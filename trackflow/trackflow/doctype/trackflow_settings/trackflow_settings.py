@@ -31,20 +31,7 @@ class TrackFlowSettings(Document):
 		consent_mode: DF.Literal["none", "opt-in", "opt-out"]
 		cookie_lifetime_days: DF.Int
 		data_sufficiency_min_journeys: DF.Int
-		default_attribution_model: DF.Literal[
-			"first_touch",
-			"last_touch",
-			"last_non_direct",
-			"linear",
-			"time_decay",
-			"position_based",
-			"j_shaped",
-			"inverse_j",
-			"w_shaped",
-			"full_path",
-			"markov",
-			"shapley",
-		]
+		default_attribution_model: DF.Link
 		direct_click_writes: DF.Int
 		enabled: DF.Check
 		event_retention_days: DF.Int

@@ -1,0 +1,208 @@
+"""Whitelisted reads of journeys and the attribution ledger. Each checks read permission on the CRM
+document itself, so CRM's own rules decide: a Sales User sees only the leads and deals CRM shows them."""
+
+import frappe
+from frappe import _
+
+from trackflow.ledger import identity
+
+JOURNEY_FIELDS = [
+	"name",
+	"occurred_at",
+	"channel",
+	"source",
+	"medium",
+	"link_campaign",
+	"campaign_name",
+	"touch_type",
+	"visitor",
+	"crm_lead",
+	"crm_deal",
+]
+
+
+@frappe.whitelist()
+def get_deal_attribution(deal: str, model: str | None = None) -> dict:
+	"""The deal's journey and, per model, the credits of its won conversion (else of its creation)."""
+	frappe.has_permission("CRM Deal", "read", deal, throw=True)
+	conversions = _conversions({"crm_deal": deal})
+	chosen = _pick(conversions, ("deal_won", "deal_created"))
+	return _attribution("CRM Deal", deal, conversions, chosen, model)
+
+
+@frappe.whitelist()
+def get_lead_journey(lead: str) -> dict:
+	"""The lead's journey (all its visitors' touches) and the credits of its lead_created conversion."""
+	frappe.has_permission("CRM Lead", "read", lead, throw=True)
+	conversions = _conversions({"crm_lead": lead})
+	chosen = _pick(conversions, ("lead_created", "lead_qualified"))
+	return _attribution("CRM Lead", lead, conversions, chosen, None)
+
+
+@frappe.whitelist()
+def get_visitor_journey(visitor: str) -> dict:
+	"""One visitor's touches, sessions and the lead it belongs to."""
+	frappe.has_permission("TrackFlow Visitor", "read", visitor, throw=True)
+	doc = frappe.get_doc("TrackFlow Visitor", visitor)
+	if doc.crm_lead:
+		frappe.has_permission("CRM Lead", "read", doc.crm_lead, throw=True)
+	touches = frappe.get_all(
+		"Touchpoint",
+		filters={"visitor": visitor},
+		fields=JOURNEY_FIELDS,
+		order_by="occurred_at asc, name asc",
+	)
+	sessions = frappe.get_all(
+		"TrackFlow Session",
+		filters={"visitor": visitor},
+		fields=["name", "started_at", "ended_at", "channel", "landing_url", "page_views"],
+		order_by="started_at asc",
+	)
+	return {
+		"doc": visitor,
+		"crm_lead": doc.crm_lead,
+		"journey": [_touch(t, {}) for t in touches],
+		"sessions": sessions,
+	}
+
+
+@frappe.whitelist()
+def get_conversion_credits(conversion: str) -> dict:
+	"""Every ledger row of one conversion, by model."""
+	doc = frappe.get_doc("Conversion", conversion)
+	doc.check_permission("read")
+	for doctype, name in (("CRM Deal", doc.crm_deal), ("CRM Lead", doc.crm_lead)):
+		if name:
+			frappe.has_permission(doctype, "read", name, throw=True)
+	return {"conversion": doc.as_dict(), "models": _models(doc, None)}
+
+
+def _conversions(filters: dict) -> list[dict]:
+	return frappe.get_all(
+		"Conversion",
+		filters={**filters, "status": ("!=", "void")},
+		fields=["name", "conversion_type", "occurred_at", "value", "currency", "status"],
+		order_by="occurred_at asc",
+	)
+
+
+def _pick(conversions: list[dict], types: tuple[str, ...]):
+	for conversion_type in types:
+		for row in reversed(conversions):
+			if row.conversion_type == conversion_type:
+				return frappe.get_doc("Conversion", row.name)
+	return None
+
+
+def _attribution(doctype: str, name: str, conversions: list[dict], chosen, model: str | None) -> dict:
+	probe = chosen or frappe._dict(
+		crm_lead=name if doctype == "CRM Lead" else None,
+		crm_deal=name if doctype == "CRM Deal" else None,
+		visitor=None,
+	)
+	visitors, leads, deals = identity(probe)
+	touchpoint = frappe.qb.DocType("Touchpoint")
+	condition = None
+	for column, values in (
+		(touchpoint.visitor, visitors),
+		(touchpoint.crm_lead, leads),
+		(touchpoint.crm_deal, deals),
+	):
+		if values:
+			part = column.isin(sorted(values))
+			condition = part if condition is None else condition | part
+	touches = []
+	if condition is not None:
+		touches = (
+			frappe.qb.from_(touchpoint)
+			.select(*(touchpoint[f] for f in JOURNEY_FIELDS))
+			.where(condition)
+			.orderby(touchpoint.occurred_at)
+			.orderby(touchpoint.name)
+			.run(as_dict=True)
+		)
+	milestones = _milestones(chosen)
+	return {
+		"doc": name,
+		"currency": chosen.currency if chosen else frappe.db.get_default("currency"),
+		"journey": [_touch(t, milestones) for t in touches],
+		"conversions": conversions,
+		"models": _models(chosen, model) if chosen else [],
+	}
+
+
+def _milestones(conversion) -> dict[str, list[str]]:
+	"""touchpoint -> milestones, as the engine marked them for the conversion (recomputed, not stored)."""
+	if not conversion:
+		return {}
+	from zoneinfo import ZoneInfo
+
+	from frappe.utils import get_system_timezone
+
+	from trackflow.ledger import journey
+
+	touches, _ = journey(conversion, ZoneInfo(get_system_timezone()), 3650)
+	return {t.id: sorted(t.milestones) for t in touches if t.milestones}
+
+
+def _touch(row, milestones: dict) -> dict:
+	return {
+		"touchpoint": row.name,
+		"occurred_at": row.occurred_at,
+		"channel": row.channel,
+		"source": row.source,
+		"medium": row.medium,
+		"campaign": row.link_campaign,
+		"campaign_name": row.campaign_name,
+		"touch_type": row.touch_type,
+		"milestones": milestones.get(row.name, []),
+	}
+
+
+def _models(conversion, model: str | None) -> list[dict]:
+	default = frappe.db.get_single_value("TrackFlow Settings", "default_attribution_model")
+	filters = {"conversion": conversion.name}
+	if model:
+		if not frappe.db.exists("Attribution Model", model):
+			frappe.throw(_("Unknown attribution model {0}").format(model))
+		filters["attribution_model"] = model
+	credits = frappe.get_all(
+		"Attribution Credit",
+		filters=filters,
+		fields=["attribution_model", "touchpoint", "channel", "campaign", "weight", "credited_value"],
+		order_by="attribution_model asc, touched_at asc, touchpoint asc",
+	)
+	engine_models = dict(frappe.get_all("Attribution Model", fields=["name", "engine_model"], as_list=True))
+	by_model: dict[str, list] = {}
+	for credit in credits:
+		by_model.setdefault(credit.attribution_model, []).append(credit)
+	result = []
+	for name, rows in by_model.items():
+		channels: dict[str, dict] = {}
+		for row in rows:
+			channel = channels.setdefault(row.channel, {"channel": row.channel, "weight": 0.0, "value": 0.0})
+			channel["weight"] += row.weight
+			channel["value"] += row.credited_value
+		result.append(
+			{
+				"model": name,
+				"engine_model": engine_models.get(name),
+				"is_default": name == default,
+				"reason": None,
+				"conversion": conversion.name,
+				"total": sum(row.credited_value for row in rows),
+				"credits": [
+					{
+						"touchpoint": row.touchpoint,
+						"channel": row.channel,
+						"campaign": row.campaign,
+						"weight": row.weight,
+						"value": row.credited_value,
+					}
+					for row in rows
+				],
+				"by_channel": sorted(channels.values(), key=lambda c: -c["value"]),
+			}
+		)
+	result.sort(key=lambda m: (not m["is_default"], m["model"]))
+	return result

@@ -1,0 +1,43 @@
+"""Whitelisted method for server-side conversions from other systems (shop, billing, product)."""
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime
+
+from trackflow.ledger import save_conversion
+
+
+@frappe.whitelist(methods=["POST"])
+def record_conversion(
+	conversion_type: str,
+	idempotency_key: str,
+	value: float | None = None,
+	currency: str | None = None,
+	occurred_at: str | None = None,
+	lead: str | None = None,
+	deal: str | None = None,
+	email: str | None = None,
+	visitor: str | None = None,
+) -> dict:
+	"""Record a conversion (idempotent: the same key returns the same conversion) and attribute it.
+
+	Identify who converted with `lead`, `deal`, `visitor` or `email` (the CRM Lead with that email)."""
+	frappe.has_permission("Conversion", "create", throw=True)
+	for doctype, name in (("CRM Lead", lead), ("CRM Deal", deal)):
+		if name:
+			frappe.has_permission(doctype, "read", name, throw=True)
+	if email and not lead:
+		lead = frappe.db.get_value("CRM Lead", {"email": email.strip().lower()}, "name")
+	if not (lead or deal or visitor):
+		frappe.throw(_("Say who converted: a lead, a deal, a visitor or the email of a lead"))
+	doc = save_conversion(
+		conversion_type,
+		idempotency_key,
+		occurred_at=get_datetime(occurred_at) if occurred_at else None,
+		value=value,
+		currency=currency,
+		crm_lead=lead,
+		crm_deal=deal,
+		visitor=visitor,
+	)
+	return {"name": doc.name, "status": doc.status, "flagged": doc.flagged, "flag_reason": doc.flag_reason}

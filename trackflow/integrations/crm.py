@@ -1,0 +1,173 @@
+"""CRM Lead and CRM Deal events become conversions. Every handler is guarded: TrackFlow never fails a CRM
+save. A failure is rolled back to a savepoint, logged to Error Log, and made good by the hourly sweeper
+(catch_up), which re-derives missing conversions from the CRM records themselves."""
+
+import re
+from datetime import datetime, time
+
+import frappe
+from frappe.utils import add_days, getdate, now_datetime
+
+from trackflow.engine.conversions import deal_fields
+from trackflow.ledger import save_conversion, void_conversion
+from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+
+VISITOR_COOKIES = ("_tf_v", "_tf_r")  # the embed script's visitor, and the /r/ redirect's
+VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def run_guarded(handler, doc) -> None:
+	"""Run a handler inside a savepoint; on any error roll back to it, log, and let CRM's save go on."""
+	savepoint = f"trackflow_{frappe.generate_hash(length=8)}"
+	frappe.db.savepoint(savepoint)
+	try:
+		handler(doc)
+	except Exception:
+		frappe.db.rollback(save_point=savepoint)
+		frappe.log_error(title=f"TrackFlow: {handler.__name__} failed for {doc.doctype} {doc.name}")
+
+
+# doc_events (hooks.py)
+def on_lead_insert(doc, method=None):
+	run_guarded(lead_created, doc)
+
+
+def on_lead_change(doc, method=None):
+	run_guarded(lead_changed, doc)
+
+
+def on_deal_insert(doc, method=None):
+	run_guarded(deal_created, doc)
+
+
+def on_deal_change(doc, method=None):
+	run_guarded(deal_changed, doc)
+
+
+def lead_created(lead):
+	save_conversion(
+		"lead_created",
+		f"lead_created:{lead.name}",
+		occurred_at=lead.creation,
+		crm_lead=lead.name,
+		source_doctype="CRM Lead",
+		source_name=lead.name,
+	)
+	stitch_visitors(lead)
+
+
+def lead_changed(lead):
+	if not lead.has_value_changed("status") or lead.is_new():
+		return
+	qualified = {row.lead_status for row in get_settings().qualified_lead_statuses}
+	if lead.status in qualified:
+		save_conversion(
+			"lead_qualified",
+			f"lead_qualified:{lead.name}",
+			crm_lead=lead.name,
+			source_doctype="CRM Lead",
+			source_name=lead.name,
+		)
+
+
+def deal_created(deal):
+	save_conversion(
+		"deal_created",
+		f"deal_created:{deal.name}",
+		occurred_at=deal.creation,
+		crm_lead=deal.lead,
+		crm_deal=deal.name,
+		source_doctype="CRM Deal",
+		source_name=deal.name,
+	)
+
+
+def deal_changed(deal):
+	if not deal.has_value_changed("status"):
+		return
+	won = {row.deal_status for row in get_settings().won_deal_statuses}
+	before = deal.get_doc_before_save()
+	if deal.status in won:
+		record_deal_won(deal)
+	elif before and before.status in won:
+		void_conversion(
+			f"deal_won:{deal.name}", f"Deal {deal.name} moved from {before.status} to {deal.status}"
+		)
+
+
+def record_deal_won(deal):
+	"""deal_won with the deal's value (deal_value x exchange_rate on recent CRM, annual_revenue on 1.34),
+	at the close date when one is set (never later than now)."""
+	fields = deal_fields(f.fieldname for f in frappe.get_meta("CRM Deal").fields)
+	save_conversion(
+		"deal_won",
+		f"deal_won:{deal.name}",
+		occurred_at=won_time(deal.get(fields.close_date) if fields.close_date else None),
+		value=deal.get(fields.value) or 0,
+		currency=deal.get("currency"),
+		exchange_rate=(deal.get(fields.exchange_rate) if fields.exchange_rate else None) or 1,
+		crm_lead=deal.lead,
+		crm_deal=deal.name,
+		source_doctype="CRM Deal",
+		source_name=deal.name,
+	)
+
+
+def won_time(close_date) -> datetime:
+	now = now_datetime()
+	if not close_date or getdate(close_date) >= now.date():
+		return now
+	return datetime.combine(getdate(close_date), time(23, 59, 59))
+
+
+def stitch_visitors(lead):
+	"""Link the lead's visitors: those that identified with its email, and (only for a lead a guest created,
+	e.g. through a web form) the browser that submitted it. A staff member's own cookie is never used."""
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	if lead.email:
+		frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).where(
+			(visitor.email == lead.email.strip().lower()) & visitor.crm_lead.isnull()
+		).run()
+	if frappe.session.user != "Guest" or not getattr(frappe.local, "request", None):
+		return
+	for cookie in VISITOR_COOKIES:
+		value = frappe.request.cookies.get(cookie) or ""
+		if VISITOR_ID.fullmatch(value) and frappe.db.exists("TrackFlow Visitor", value):
+			frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).where(
+				(visitor.name == value) & visitor.crm_lead.isnull()
+			).run()
+
+
+def catch_up(days: int = 7) -> int:
+	"""Hourly: conversions a failed handler did not record (leads, deals, won deals of the last days)."""
+	since = add_days(now_datetime(), -days)
+	made = 0
+	conversion = frappe.qb.DocType("Conversion")
+
+	def missing(
+		doctype: str, prefix: str, extra: dict | None = None, since_field: str = "creation"
+	) -> list[str]:
+		names = frappe.get_all(doctype, filters={since_field: (">=", since), **(extra or {})}, pluck="name")
+		if not names:
+			return []
+		keys = [f"{prefix}:{n}" for n in names]
+		have = set(
+			frappe.qb.from_(conversion)
+			.select(conversion.idempotency_key)
+			.where(conversion.idempotency_key.isin(keys))
+			.run(pluck=True)
+		)
+		return [n for n in names if f"{prefix}:{n}" not in have]
+
+	for name in missing("CRM Lead", "lead_created"):
+		lead_created(frappe.get_doc("CRM Lead", name))
+		made += 1
+	for name in missing("CRM Deal", "deal_created"):
+		deal_created(frappe.get_doc("CRM Deal", name))
+		made += 1
+	won = [row.deal_status for row in get_settings().won_deal_statuses]
+	if won:
+		for name in missing("CRM Deal", "deal_won", {"status": ("in", won)}, since_field="modified"):
+			record_deal_won(frappe.get_doc("CRM Deal", name))
+			made += 1
+	return made

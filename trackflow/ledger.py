@@ -1,0 +1,326 @@
+"""Conversions and the attribution ledger: record a conversion, attribute it under every active model,
+replace its credit rows atomically, void it. The computing is the engine's; this module reads and writes."""
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import frappe
+from frappe.utils import add_to_date, flt, get_datetime, get_system_timezone, now_datetime
+
+from trackflow.engine import ENGINE_VERSION
+from trackflow.engine.attribution import attribute
+from trackflow.engine.attribution.registry import get_model, validate_params
+from trackflow.engine.attribution.types import Conversion as EngineConversion
+from trackflow.engine.attribution.types import Touchpoint as EngineTouchpoint
+from trackflow.engine.conversions import journey_rows, mark_milestones
+from trackflow.engine.money import allocate
+from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+
+MAX_ATTEMPTS = 8
+TOUCH_FIELDS = [
+	"name",
+	"occurred_at",
+	"channel",
+	"source",
+	"medium",
+	"campaign_name",
+	"content",
+	"term",
+	"link_campaign",
+	"touch_type",
+	"visitor",
+	"crm_lead",
+	"crm_deal",
+]
+
+
+def save_conversion(
+	conversion_type: str,
+	idempotency_key: str,
+	occurred_at: datetime | None = None,
+	value: float | Decimal | None = None,
+	currency: str | None = None,
+	exchange_rate: float = 1,
+	crm_lead: str | None = None,
+	crm_deal: str | None = None,
+	visitor: str | None = None,
+	source_doctype: str | None = None,
+	source_name: str | None = None,
+):
+	"""Insert a conversion, or return the one with this idempotency key (a voided one comes back to life
+	with the new values). Attribution is enqueued to run after the current transaction commits."""
+	existing = frappe.db.get_value("Conversion", {"idempotency_key": idempotency_key}, "name")
+	if existing:
+		doc = frappe.get_doc("Conversion", existing)
+		if doc.status != "void":
+			return doc
+		doc.update(
+			{"occurred_at": occurred_at or now_datetime(), "value": value, "exchange_rate": exchange_rate}
+		)
+		doc.status = "pending"
+		doc.save(ignore_permissions=True)
+	else:
+		doc = frappe.get_doc(
+			{
+				"doctype": "Conversion",
+				"conversion_type": conversion_type,
+				"idempotency_key": idempotency_key,
+				"occurred_at": occurred_at or now_datetime(),
+				"value": value,
+				"currency": currency,
+				"exchange_rate": exchange_rate or 1,
+				"crm_lead": crm_lead,
+				"crm_deal": crm_deal,
+				"visitor": visitor,
+				"source_doctype": source_doctype,
+				"source_name": source_name,
+			}
+		).insert(ignore_permissions=True)
+	enqueue_attribution(doc.name)
+	return doc
+
+
+def enqueue_attribution(conversion: str) -> None:
+	frappe.enqueue(
+		"trackflow.ledger.attribute_conversion",
+		queue="default",
+		job_id=f"trackflow-attribute-{conversion}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		conversion=conversion,
+	)
+
+
+def void_conversion(idempotency_key: str, reason: str) -> None:
+	"""A deal moved out of won: its conversion stops counting. The credit rows go; the conversion stays,
+	marked void, with the reason in its timeline."""
+	name = frappe.db.get_value("Conversion", {"idempotency_key": idempotency_key}, "name")
+	if not name:
+		return
+	frappe.db.delete("Attribution Credit", {"conversion": name})
+	doc = frappe.get_doc("Conversion", name)
+	doc.db_set("status", "void")
+	doc.add_comment("Info", reason)
+
+
+def attribute_conversion(conversion: str) -> str:
+	"""The job: compute every active model for one conversion and replace its ledger rows. A failure is
+	recorded on the conversion (status error, attempts, next attempt with backoff) for the sweeper."""
+	doc = frappe.get_doc("Conversion", conversion)
+	if doc.status == "void":
+		return doc.status
+	try:
+		rows = compute_credits(doc)
+	except Exception as e:
+		frappe.db.rollback()
+		attempts = (doc.attempts or 0) + 1
+		frappe.db.set_value(
+			"Conversion",
+			doc.name,
+			{
+				"status": "error",
+				"error": f"{type(e).__name__}: {e}"[:1000],
+				"attempts": attempts,
+				"next_attempt_at": add_to_date(now_datetime(), minutes=5 * 2 ** min(attempts, 8)),
+			},
+		)
+		frappe.log_error(title=f"TrackFlow: attribution of {doc.name} failed")
+		return "error"
+	replace_credits(doc.name, rows)
+	status = "attributed" if rows else "no_touchpoints"
+	frappe.db.set_value(
+		"Conversion",
+		doc.name,
+		{"status": status, "error": None, "attributed_at": now_datetime(), "next_attempt_at": None},
+	)
+	return status
+
+
+def replace_credits(conversion: str, rows: list[dict]) -> None:
+	"""Delete and re-insert a conversion's credit rows in the caller's transaction (atomic with it)."""
+	frappe.db.delete("Attribution Credit", {"conversion": conversion})
+	if not rows:
+		return
+	now = now_datetime()
+	fields = ["name", "creation", "modified", "owner", "modified_by", *rows[0].keys()]
+	values = [
+		[_credit_name(conversion, row), now, now, "Administrator", "Administrator", *row.values()]
+		for row in rows
+	]
+	frappe.db.bulk_insert("Attribution Credit", fields, values)
+
+
+def _credit_name(conversion: str, row: dict) -> str:
+	# Deterministic, so a recompute gives identical rows (names included).
+	key = f"{conversion}|{row['attribution_model']}|{row['touchpoint']}"
+	return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def active_models() -> list:
+	return frappe.get_all(
+		"Attribution Model",
+		filters={"active": 1},
+		fields=["name", "engine_model", "parameters", "lookback_days", "fit_data"],
+		order_by="name asc",
+	)
+
+
+def model_spec(model, default_lookback: int):
+	params = json.loads(model.parameters) if isinstance(model.parameters, str) else (model.parameters or {})
+	params = {
+		**params,
+		"lookback_days": model.lookback_days or params.get("lookback_days") or default_lookback,
+	}
+	return validate_params(model.engine_model, params)
+
+
+def compute_credits(doc) -> list[dict]:
+	"""The ledger rows of one conversion under every active model (exact to the minor unit, per model)."""
+	settings = get_settings()
+	models = [(m, model_spec(m, settings.attribution_lookback_days or 90)) for m in active_models()]
+	if not models:
+		return []
+	tz = ZoneInfo(get_system_timezone())
+	lookback = max(spec.get("lookback_days") for _, spec in models)
+	touches, by_id = journey(doc, tz, lookback)
+	value = Decimal(str(flt(doc.value)))
+	conversion = EngineConversion(doc.name, _aware(doc.occurred_at, tz), value, doc.currency or "USD")
+	company_value = Decimal(str(flt(doc.value_company_currency)))
+	rows = []
+	for model, spec in models:
+		fit = json.loads(model.fit_data) if get_model(spec.name).data_driven and model.fit_data else None
+		if get_model(spec.name).data_driven and fit is None:
+			continue  # not fitted yet: no credits under this model until the daily fit runs
+		result = attribute(conversion, touches, spec, fit)
+		if not result.credits:
+			continue
+		company = allocate(company_value, [c.weight for c in result.credits], doc.company_currency)
+		params_hash = hashlib.sha256(str(spec).encode()).hexdigest()[:16]
+		for credit, company_credit in zip(result.credits, company, strict=True):
+			touch = by_id[credit.touchpoint_id]
+			rows.append(
+				{
+					"conversion": doc.name,
+					"attribution_model": model.name,
+					"conversion_type": doc.conversion_type,
+					"converted_at": doc.occurred_at,
+					"crm_lead": doc.crm_lead,
+					"crm_deal": doc.crm_deal,
+					"touchpoint": touch.name,
+					"touched_at": touch.occurred_at,
+					"channel": credit.channel,
+					"campaign": touch.link_campaign,
+					"source": touch.source,
+					"medium": touch.medium,
+					"weight": credit.weight,
+					"credited_value": credit.value,
+					"currency": doc.currency,
+					"credited_value_company": company_credit,
+					"company_currency": doc.company_currency,
+					"engine_version": ENGINE_VERSION,
+					"model_spec": str(spec),
+					"params_hash": params_hash,
+				}
+			)
+	return rows
+
+
+def identity(doc) -> tuple[set[str], set[str], set[str]]:
+	"""(visitors, leads, deals) of a conversion: its lead (and its deal's lead), every visitor linked to
+	them, its own visitor, and its deal."""
+	leads = {doc.crm_lead} if doc.crm_lead else set()
+	deals = {doc.crm_deal} if doc.crm_deal else set()
+	for deal in deals:
+		lead = frappe.db.get_value("CRM Deal", deal, "lead")
+		if lead:
+			leads.add(lead)
+	visitors = (
+		set(frappe.get_all("TrackFlow Visitor", {"crm_lead": ("in", leads)}, pluck="name"))
+		if leads
+		else set()
+	)
+	if doc.visitor:
+		visitors.add(doc.visitor)
+	return visitors, leads, deals
+
+
+def journey(doc, tz: ZoneInfo, lookback_days: float) -> tuple[list[EngineTouchpoint], dict]:
+	"""The conversion's touchpoints as engine values, with the W-shaped / full-path milestones marked."""
+	visitors, leads, deals = identity(doc)
+	if not (visitors or leads or deals):
+		return [], {}
+	touchpoint = frappe.qb.DocType("Touchpoint")
+	identity_match = None
+	for column, values in (
+		(touchpoint.visitor, visitors),
+		(touchpoint.crm_lead, leads),
+		(touchpoint.crm_deal, deals),
+	):
+		if values:
+			condition = column.isin(sorted(values))
+			identity_match = condition if identity_match is None else identity_match | condition
+	occurred = get_datetime(doc.occurred_at)
+	rows = (
+		frappe.qb.from_(touchpoint)
+		.select(*(touchpoint[f] for f in TOUCH_FIELDS))
+		.where(identity_match)
+		.where(touchpoint.occurred_at <= occurred)
+		.where(touchpoint.occurred_at >= occurred - timedelta(days=lookback_days))
+		.run(as_dict=True)
+	)
+	rows = journey_rows(rows, visitors, leads, deals)
+	by_id = {row.name: row for row in rows}
+	touches = [
+		EngineTouchpoint(
+			id=row.name,
+			timestamp=_aware(row.occurred_at, tz),
+			channel=row.channel or "other",
+			source=row.source,
+			medium=row.medium,
+			campaign=row.link_campaign or row.campaign_name,
+			content=row.content,
+			term=row.term,
+		)
+		for row in rows
+	]
+	lead_created = deal_created = won_at = None
+	if leads:
+		lead_created = min(
+			_aware(c, tz) for c in frappe.get_all("CRM Lead", {"name": ("in", leads)}, pluck="creation")
+		)
+	if deals:
+		deal_created = min(
+			_aware(c, tz) for c in frappe.get_all("CRM Deal", {"name": ("in", deals)}, pluck="creation")
+		)
+	if doc.conversion_type == "deal_won":
+		won_at = _aware(doc.occurred_at, tz)
+	return mark_milestones(touches, lead_created, deal_created, won_at), by_id
+
+
+def _aware(value, tz: ZoneInfo) -> datetime:
+	return get_datetime(value).replace(tzinfo=tz)
+
+
+def retry_failed(limit: int = 500) -> int:
+	"""Hourly: attribute conversions still pending, or in error and due for another attempt."""
+	conversion = frappe.qb.DocType("Conversion")
+	due = (
+		frappe.qb.from_(conversion)
+		.select(conversion.name)
+		.where(
+			(conversion.status == "pending")
+			| (
+				(conversion.status == "error")
+				& (conversion.attempts < MAX_ATTEMPTS)
+				& ((conversion.next_attempt_at.isnull()) | (conversion.next_attempt_at <= now_datetime()))
+			)
+		)
+		.limit(limit)
+		.run(pluck=True)
+	)
+	for name in due:
+		enqueue_attribution(name)
+	return len(due)
