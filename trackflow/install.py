@@ -6,7 +6,6 @@ import click
 import frappe
 
 from trackflow.engine.crm_schema import default_status_mapping
-from trackflow.integrations import crm_ui
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
 
 ROLES = (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER)
@@ -327,8 +326,6 @@ def after_migrate():
 	ensure_settings_defaults()
 	ensure_indexes()
 	ensure_custom_fields()
-	crm_ui.ensure_crm_layouts()
-	crm_ui.ensure_form_scripts()
 
 
 def before_tests():
@@ -337,7 +334,6 @@ def before_tests():
 
 
 def before_uninstall():
-	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
 	remove_custom_fields()
 	remove_form_scripts()
 
