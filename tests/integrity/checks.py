@@ -172,6 +172,19 @@ def _decorator_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool
 	return whitelisted, allow_guest, rate_limited
 
 
+def _module_level(body: list[ast.stmt]):
+	"""Statements that run at import time, including inside try/except and if blocks (version shims)."""
+	for node in body:
+		if isinstance(node, ast.Try):
+			for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
+				yield from _module_level(block)
+		elif isinstance(node, ast.If):
+			yield from _module_level(node.body)
+			yield from _module_level(node.orelse)
+		else:
+			yield node
+
+
 def module_of(path: Path, root: Path) -> str:
 	rel = path.relative_to(root).with_suffix("")
 	parts = list(rel.parts)
@@ -195,7 +208,7 @@ def load_app(root: Path) -> App:
 			app.parse_errors.append(f"{path.relative_to(root)}: syntax error: {e}")
 			continue
 		names = app.module_names.setdefault(module, set())
-		for node in tree.body:
+		for node in _module_level(tree.body):
 			if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
 				names.add(node.name)
 				w, g, r = _decorator_facts(node)
@@ -732,6 +745,32 @@ def check_structure(root: Path) -> list[str]:
 	return problems
 
 
+def check_imports(root: Path) -> list[str]:
+	"""Every `import trackflow.x` / `from trackflow.x import y` in the app names a module (and a name in
+	it) that exists: a missing one breaks `bench migrate` on a site, where Frappe imports every module."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	modules = set(app.module_names)
+	for path in sorted(app.package.rglob("*.py")):
+		tree = ast.parse(path.read_text(), filename=str(path))
+		for node in ast.walk(tree):
+			if isinstance(node, ast.Import):
+				targets = [(alias.name, None) for alias in node.names]
+			elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+				targets = [(node.module, alias.name) for alias in node.names]
+			else:
+				continue
+			for module, name in targets:
+				if module.split(".")[0] != APP:
+					continue
+				where = f"{path.relative_to(root)}:{node.lineno}"
+				if module not in modules:
+					problems.append(f"{where}: imports {module}, which does not exist")
+				elif name and name not in app.module_names[module] and f"{module}.{name}" not in modules:
+					problems.append(f"{where}: imports {name} from {module}, which does not define it")
+	return problems
+
+
 README_API = re.compile(r"`(trackflow(?:\.\w+)+)`")
 
 
@@ -757,5 +796,6 @@ ALL_CHECKS = (
 	check_whitelisted_methods,
 	check_field_reads,
 	check_structure,
+	check_imports,
 	check_readme_api,
 )

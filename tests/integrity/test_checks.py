@@ -342,6 +342,24 @@ DEFECTS = {
 		),
 		"widget_total() is defined in several modules",
 	),
+	"import of a module that does not exist": (
+		checks.check_imports,
+		dict(
+			files={
+				"trackflow/tasks.py": "from trackflow.integrations import crm_ui\n\n\ndef hourly():\n\tpass\n\n\ndef every_minute():\n\tpass\n"
+			}
+		),
+		"imports crm_ui from trackflow.integrations, which does not define it",
+	),
+	"import of a name a module does not define": (
+		checks.check_imports,
+		dict(
+			files={
+				"trackflow/tasks.py": "from trackflow.permissions import has_permission\n\n\ndef hourly():\n\tpass\n\n\ndef every_minute():\n\tpass\n"
+			}
+		),
+		"imports has_permission from trackflow.permissions",
+	),
 	"README missing a whitelisted method": (
 		checks.check_readme_api,
 		dict(files={"README.md": "# x\n\n## API\n\n| `trackflow.api.links.create_link` | |\n"}),
