@@ -1,0 +1,1 @@
+"""Server-to-server forwarding of conversions to ad platforms (Meta Conversions API, GA4 Measurement Protocol)."""
