@@ -181,3 +181,52 @@ class TestConversionAPI(TrackFlowTestCase):
 			record_conversion("custom", f"c-{secrets.token_hex(4)}", lead=lead.name)
 		frappe.set_user(make_user("tf-seller@example.com", ["Sales User"]))
 		self.assertEqual(get_deal_attribution(deal.name)["doc"], deal.name)
+
+
+class TestDataDrivenModels(TrackFlowTestCase):
+	def setUp(self):
+		self.settings = frappe.get_single("TrackFlow Settings")
+		self.min_journeys = self.settings.data_sufficiency_min_journeys
+		frappe.db.set_single_value("TrackFlow Settings", "data_sufficiency_min_journeys", 1)
+
+	def tearDown(self):
+		frappe.db.set_single_value("TrackFlow Settings", "data_sufficiency_min_journeys", self.min_journeys)
+
+	def test_fit_then_attribute_with_markov_and_shapley(self):
+		from trackflow.ledger import fit_models
+
+		won = []
+		for channels in (("paid_search", "email"), ("email",), ("paid_search", "referral", "email")):
+			lead = make_lead()
+			add_journey(lead, channels)
+			deal = frappe.get_doc(
+				{"doctype": "CRM Deal", "lead": lead.name, "status": "Qualification"}
+			).insert()
+			win(deal, 300)
+			won.append(conversion_of(f"deal_won:{deal.name}"))
+		stray = secrets.token_hex(16)  # a visitor who never became a lead: a non-converting journey
+		frappe.get_doc({"doctype": "TrackFlow Visitor"}).insert(set_name=stray)
+		frappe.get_doc(
+			{
+				"doctype": "Touchpoint",
+				"occurred_at": add_to_date(now_datetime(), days=-1),
+				"channel": "referral",
+				"visitor": stray,
+			}
+		).insert()
+
+		verdicts = fit_models()
+		self.assertEqual(set(verdicts), {"Markov Chain", "Shapley Value"})
+		markov = frappe.get_doc("Attribution Model", "Markov Chain")
+		self.assertTrue(markov.fitted_at and markov.fit_data and markov.journeys_used >= 4)
+		if not markov.sufficient:
+			self.skipTest(f"fit says insufficient: {markov.sufficiency}")
+		attribute_conversion(won[-1].name)
+		for model in ("Markov Chain", "Shapley Value"):
+			values = frappe.get_all(
+				"Attribution Credit",
+				{"conversion": won[-1].name, "attribution_model": model},
+				pluck="credited_value",
+			)
+			self.assertEqual(len(values), 3, model)
+			self.assertEqual(sum(Decimal(str(v)) for v in values), Decimal("300"), model)
