@@ -36,6 +36,22 @@ before_uninstall = "trackflow.install.before_uninstall"
 # -------
 before_tests = "trackflow.install.before_tests"
 
+# Desk forms
+# ----------
+# The journey and per-model credits as a dashboard section (the /crm UI gets them from CRM Form Scripts).
+doctype_js = {
+	"CRM Lead": [
+		"public/js/crm/attribution_panel.js",
+		"public/js/crm/desk_attribution.js",
+		"public/js/crm_lead.js",
+	],
+	"CRM Deal": [
+		"public/js/crm/attribution_panel.js",
+		"public/js/crm/desk_attribution.js",
+		"public/js/crm_deal.js",
+	],
+}
+
 # Requests
 # --------
 # /r/<code> is answered here, before Frappe's router: see trackflow/web/redirect.py for why.

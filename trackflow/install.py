@@ -6,6 +6,7 @@ import click
 import frappe
 
 from trackflow.engine.crm_schema import default_status_mapping
+from trackflow.integrations import crm_ui
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
 
 ROLES = (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER)
@@ -326,6 +327,8 @@ def after_migrate():
 	ensure_settings_defaults()
 	ensure_indexes()
 	ensure_custom_fields()
+	crm_ui.ensure_crm_layouts()
+	crm_ui.ensure_form_scripts()
 
 
 def before_tests():
@@ -334,6 +337,7 @@ def before_tests():
 
 
 def before_uninstall():
+	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
 	remove_custom_fields()
 	remove_form_scripts()
 
@@ -431,7 +435,18 @@ def ensure_custom_fields():
 	"""Create or update CUSTOM_FIELDS on CRM Lead and CRM Deal (same fieldnames, so convert_to_deal copies them)."""
 	from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
-	create_custom_fields(CUSTOM_FIELDS, ignore_validate=True, update=True)
+	# Only what is missing or differs: create_custom_fields ends with an ALTER TABLE on each doctype it
+	# touches (Frappe re-sets Float/Currency defaults every time), a DDL that commits the transaction.
+	outdated: dict[str, list[dict]] = {}
+	for doctype, fields in CUSTOM_FIELDS.items():
+		for field in fields:
+			current = frappe.db.get_value(
+				"Custom Field", {"dt": doctype, "fieldname": field["fieldname"]}, list(field), as_dict=True
+			)
+			if not current or any(current.get(key) != value for key, value in field.items()):
+				outdated.setdefault(doctype, []).append(field)
+	if outdated:
+		create_custom_fields(outdated, ignore_validate=True, update=True)
 
 
 def remove_custom_fields():
