@@ -130,6 +130,7 @@ def attribute_conversion(conversion: str) -> str:
 		frappe.log_error(title=f"TrackFlow: attribution of {doc.name} failed")
 		return "error"
 	replace_credits(doc.name, rows)
+	update_crm_summary(doc, rows)
 	status = "attributed" if rows else "no_touchpoints"
 	frappe.db.set_value(
 		"Conversion",
@@ -137,6 +138,40 @@ def attribute_conversion(conversion: str) -> str:
 		{"status": status, "error": None, "attributed_at": now_datetime(), "next_attempt_at": None},
 	)
 	return status
+
+
+def update_crm_summary(doc, rows: list[dict]) -> None:
+	"""The lead's and deal's tf_* fields: first and last touch, touch count, visitor, and the campaign the
+	default model credits most. Written without touching `modified` (it is not a user's edit)."""
+	targets = [(dt, name) for dt, name in (("CRM Lead", doc.crm_lead), ("CRM Deal", doc.crm_deal)) if name]
+	if not targets or not frappe.get_meta("CRM Lead").has_field("tf_touch_count"):
+		return
+	touches, by_id = journey(doc, ZoneInfo(get_system_timezone()), FIT_WINDOW_DAYS)
+	default = get_settings().default_attribution_model
+	by_campaign: dict[str, Decimal] = {}
+	for row in rows:
+		if row["attribution_model"] == default and row["campaign"]:
+			by_campaign[row["campaign"]] = by_campaign.get(row["campaign"], Decimal(0)) + Decimal(
+				str(row["credited_value"])
+			)
+	values = {"tf_touch_count": len(touches)}
+	if touches:
+		first, last = by_id[touches[0].id], by_id[touches[-1].id]
+		for prefix, touch in (("tf_first_touch", first), ("tf_last_touch", last)):
+			values.update(
+				{
+					f"{prefix}_channel": touch.channel,
+					f"{prefix}_source": touch.source,
+					f"{prefix}_medium": touch.medium,
+					f"{prefix}_campaign": touch.link_campaign,
+				}
+			)
+		values["tf_first_touch_at"] = first.occurred_at
+		values["tf_visitor"] = next((by_id[t.id].visitor for t in touches if by_id[t.id].visitor), None)
+	if by_campaign:
+		values["tf_attributed_campaign"] = max(sorted(by_campaign), key=lambda c: by_campaign[c])
+	for doctype, name in targets:
+		frappe.db.set_value(doctype, name, values, update_modified=False)
 
 
 def replace_credits(conversion: str, rows: list[dict]) -> None:

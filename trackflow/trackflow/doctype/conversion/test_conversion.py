@@ -102,6 +102,13 @@ class TestConversionLedger(TrackFlowTestCase):
 		)
 		self.assertEqual(before, after)
 
+		# the lead and the deal carry the summary in their tf_* fields (read by CRM users and reports)
+		summary = frappe.db.get_value(
+			"CRM Deal", deal.name, ["tf_touch_count", "tf_first_touch_channel", "tf_last_touch_channel"]
+		)
+		self.assertEqual(summary, (3, "paid_search", "organic_search"))
+		self.assertEqual(frappe.db.get_value("CRM Lead", lead.name, "tf_touch_count"), 3)
+
 		# the W-shaped model saw the milestones: lead creation came after every touch here
 		view = get_deal_attribution(deal.name)
 		self.assertEqual(len(view["journey"]), 3)
