@@ -160,6 +160,43 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 			"no_copy": 0,
 			"in_standard_filter": 1,
 		},
+		{
+			"fieldname": "tf_engagement_trend",
+			"fieldtype": "Select",
+			"label": "Engagement Trend",
+			"options": "\nincreasing\nstable\ndeclining",
+			"insert_after": "tf_temperature",
+			"read_only": 1,
+			"no_copy": 0,
+		},
+		{
+			"fieldname": "tf_last_activity_at",
+			"fieldtype": "Datetime",
+			"label": "Last Activity",
+			"insert_after": "tf_engagement_trend",
+			"read_only": 1,
+			"no_copy": 0,
+		},
+		{
+			"fieldname": "tf_activity_score",
+			"fieldtype": "Float",
+			"label": "Activity Score (unrounded)",
+			"description": "The decaying part of the score, kept exact so the daily decay needs no recompute.",
+			"insert_after": "tf_last_activity_at",
+			"read_only": 1,
+			"hidden": 1,
+			"no_copy": 0,
+			"precision": "9",
+		},
+		{
+			"fieldname": "tf_scored_at",
+			"fieldtype": "Datetime",
+			"label": "Scored At",
+			"insert_after": "tf_activity_score",
+			"read_only": 1,
+			"hidden": 1,
+			"no_copy": 0,
+		},
 	],
 	"CRM Deal": [  # after the last field of the lead's first section on CRM 1.34 and 1.81
 		{
@@ -307,6 +344,43 @@ CUSTOM_FIELDS: dict[str, list[dict]] = {
 			"no_copy": 0,
 			"in_standard_filter": 1,
 		},
+		{
+			"fieldname": "tf_engagement_trend",
+			"fieldtype": "Select",
+			"label": "Engagement Trend",
+			"options": "\nincreasing\nstable\ndeclining",
+			"insert_after": "tf_temperature",
+			"read_only": 1,
+			"no_copy": 0,
+		},
+		{
+			"fieldname": "tf_last_activity_at",
+			"fieldtype": "Datetime",
+			"label": "Last Activity",
+			"insert_after": "tf_engagement_trend",
+			"read_only": 1,
+			"no_copy": 0,
+		},
+		{
+			"fieldname": "tf_activity_score",
+			"fieldtype": "Float",
+			"label": "Activity Score (unrounded)",
+			"description": "The decaying part of the score, kept exact so the daily decay needs no recompute.",
+			"insert_after": "tf_last_activity_at",
+			"read_only": 1,
+			"hidden": 1,
+			"no_copy": 0,
+			"precision": "9",
+		},
+		{
+			"fieldname": "tf_scored_at",
+			"fieldtype": "Datetime",
+			"label": "Scored At",
+			"insert_after": "tf_activity_score",
+			"read_only": 1,
+			"hidden": 1,
+			"no_copy": 0,
+		},
 	],
 }
 # CRM Form Scripts this app installs (see trackflow.integrations.crm_ui.FORM_SCRIPT_SOURCES).
@@ -351,7 +425,10 @@ def ensure_roles():
 
 
 # Composite indexes the DocType JSON cannot declare (it has only single-column search_index/unique).
-UNIQUE_INDEXES = {"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])]}
+UNIQUE_INDEXES = {
+	"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])],
+	"Lead Score History": [("unique_lead_day", ["crm_lead", "day"])],
+}
 INDEXES = {"Click Event": [("link_time", ["tracked_link", "clicked_at"])]}
 
 

@@ -28,6 +28,9 @@ INT_BOUNDS: dict[str, IntBound] = {
 	"event_retention_days": IntBound("Page Events (days)", 1, 36500, zero_means_forever=True),
 	"session_retention_days": IntBound("Sessions (days)", 1, 36500, zero_means_forever=True),
 	"touchpoint_retention_days": IntBound("Touchpoints (days)", 1, 36500, zero_means_forever=True),
+	"score_half_life_days": IntBound("Score Half-Life (days)", 1, 3650),
+	"hot_threshold": IntBound("Hot from Score", 1, 100_000),
+	"warm_threshold": IntBound("Warm from Score", 0, 100_000),
 }
 
 CONSENT_MODES = ("none", "opt-in", "opt-out")
@@ -53,6 +56,9 @@ def validate_settings(values: Mapping) -> None:
 		raise ValidationError(f"Consent Mode must be one of {', '.join(CONSENT_MODES)}")
 	if values.get("utm_merge_mode") not in (None, *UTM_MERGE_MODES):
 		raise ValidationError(f"UTM Parameters on Destinations must be one of {', '.join(UTM_MERGE_MODES)}")
+	hot, warm = values.get("hot_threshold"), values.get("warm_threshold")
+	if hot is not None and warm is not None and not hot > warm:
+		raise ValidationError(f"Hot from Score ({hot}) must be above Warm from Score ({warm})")
 	won = set(values.get("won_deal_statuses") or ())
 	lost = set(values.get("lost_deal_statuses") or ())
 	if both := sorted(won & lost):

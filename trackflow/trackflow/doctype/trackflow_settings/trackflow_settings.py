@@ -36,12 +36,14 @@ class TrackFlowSettings(Document):
 		enabled: DF.Check
 		event_retention_days: DF.Int
 		honour_do_not_track: DF.Check
+		hot_threshold: DF.Int
 		ipv4_prefix_length: DF.Int
 		ipv6_prefix_length: DF.Int
 		lost_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
 		own_domains: DF.SmallText | None
 		qualified_lead_statuses: DF.TableMultiSelect[TrackFlowLeadStatus]
 		redirect_prefix: DF.Data
+		score_half_life_days: DF.Int
 		session_retention_days: DF.Int
 		session_timeout_minutes: DF.Int
 		short_code_length: DF.Int
@@ -49,6 +51,7 @@ class TrackFlowSettings(Document):
 		touchpoint_retention_days: DF.Int
 		truncate_ip: DF.Check
 		utm_merge_mode: DF.Literal["", "keep", "override"]
+		warm_threshold: DF.Int
 		won_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
 	# end: auto-generated types
 
