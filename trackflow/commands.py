@@ -11,8 +11,12 @@ from frappe.commands import get_site, pass_context
 
 @contextmanager
 def site_connection(context):
-	frappe.init(site=get_site(context))
-	frappe.connect()
+	"""Connect to the command's site (or reuse the connection when already on it, as in tests)."""
+	site = get_site(context)
+	reuse = getattr(frappe.local, "site", None) == site and getattr(frappe.local, "db", None) is not None
+	if not reuse:
+		frappe.init(site=site)
+		frappe.connect()
 	try:
 		yield
 	except frappe.ValidationError as e:
@@ -20,7 +24,8 @@ def site_connection(context):
 		click.secho(f"Error: {frappe.utils.strip_html(str(e))}", fg="red", err=True)
 		sys.exit(1)
 	finally:
-		frappe.destroy()
+		if not reuse:
+			frappe.destroy()
 
 
 @click.group("trackflow")
@@ -69,6 +74,257 @@ def create_link_command(context, url: str, campaign: str | None, slug: str | Non
 		).insert()
 		frappe.db.commit()
 		click.echo(link.short_url)
+
+
+@trackflow_group.command("stats")
+@pass_context
+def stats_command(context):
+	"""Volumes, queue backlog, pending conversions and the last run of each job."""
+	from trackflow.queues import STREAMS, get_queue
+
+	with site_connection(context):
+		for doctype in (
+			"Tracked Link", "Click Event", "TrackFlow Visitor", "TrackFlow Session", "TrackFlow Event",
+			"Touchpoint", "Conversion", "Attribution Credit",
+		):  # fmt: skip
+			click.echo(f"{doctype:<22} {frappe.db.count(doctype):>12,}")
+		for stream in STREAMS:
+			queue = get_queue(stream)
+			age = queue.oldest_age()
+			click.echo(
+				f"queue {stream:<16} {queue.backlog():>12,} waiting, oldest {age or 0:.0f} s, {queue.in_flight()} in flight"
+			)
+		for status in ("pending", "error"):
+			click.echo(f"conversions {status:<10} {frappe.db.count('Conversion', {'status': status}):>12,}")
+		for job in frappe.get_all(
+			"Scheduled Job Type",
+			filters={"method": ("like", "trackflow.%")},
+			fields=["method", "last_execution", "stopped"],
+		):
+			click.echo(
+				f"job {job.method:<40} last run {job.last_execution or 'never'}{' (stopped)' if job.stopped else ''}"
+			)
+
+
+@trackflow_group.command("recompute")
+@click.option("--since", help="Only conversions on or after this date (YYYY-MM-DD)")
+@click.option("--model", help="Refit this data-driven model first (Attribution Model name)")
+@click.option("--conversion", help="Only this conversion")
+@click.option("--dry-run", is_flag=True, help="Say what would be recomputed")
+@pass_context
+def recompute_command(context, since: str | None, model: str | None, conversion: str | None, dry_run: bool):
+	"""Recompute the ledger rows of conversions (every active model; identical numbers for unchanged data)."""
+	from trackflow.ledger import attribute_conversion, fit_models
+
+	with site_connection(context):
+		filters = {"status": ("!=", "void")}
+		if conversion:
+			filters["name"] = conversion
+		if since:
+			filters["occurred_at"] = (">=", since)
+		names = frappe.get_all("Conversion", filters=filters, pluck="name", order_by="occurred_at asc")
+		if dry_run:
+			click.echo(f"{len(names)} conversions would be recomputed")
+			return
+		if model:
+			fit_models(model)
+		outcomes: dict[str, int] = {}
+		with click.progressbar(names, label="Recomputing") as bar:
+			for name in bar:
+				status = attribute_conversion(name)
+				frappe.db.commit()
+				outcomes[status] = outcomes.get(status, 0) + 1
+		click.echo(
+			", ".join(f"{count} {status}" for status, count in sorted(outcomes.items())) or "nothing to do"
+		)
+
+
+@trackflow_group.command("fit-models")
+@click.option("--model", help="Only this Attribution Model")
+@pass_context
+def fit_models_command(context, model: str | None):
+	"""Refit the data-driven models (Markov, Shapley) on the journeys of the last year."""
+	from trackflow.ledger import fit_models
+
+	with site_connection(context):
+		verdicts = fit_models(model)
+		frappe.db.commit()
+		for name, verdict in verdicts.items():
+			click.echo(f"{name}: {verdict}")
+
+
+@trackflow_group.command("decay-scores")
+@pass_context
+def decay_scores_command(context):
+	"""Apply the daily decay to every lead's engagement score now."""
+	from trackflow.maintenance import decay_scores
+
+	with site_connection(context):
+		result = decay_scores()
+		frappe.db.commit()
+		click.echo(
+			f"{result['changed']} of {result['leads']} leads changed, {result['statements']} statements"
+		)
+
+
+@trackflow_group.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted")
+@pass_context
+def purge_command(context, dry_run: bool):
+	"""Delete raw tracking data older than the retention settings (the ledger is never purged)."""
+	from trackflow.maintenance import purge
+
+	with site_connection(context):
+		report = purge(dry_run=dry_run)
+		verb = "would delete" if dry_run else "deleted"
+		for table, count in report["tables"].items():
+			click.echo(f"{table}: {verb} {count}")
+		if report["kept_forever"]:
+			click.echo(f"kept forever: {', '.join(report['kept_forever'])}")
+
+
+@trackflow_group.command("erase-visitor")
+@click.argument("visitor", required=False)
+@click.option("--email", help="Erase every visitor identified with this email")
+@pass_context
+def erase_visitor_command(context, visitor: str | None, email: str | None):
+	"""Erase a visitor and everything identifying about them (right to erasure)."""
+	from trackflow.api.privacy import erase_visitor
+
+	if not (visitor or email):
+		raise click.UsageError("give a visitor id or --email")
+	with site_connection(context):
+		frappe.set_user("Administrator")
+		result = erase_visitor(visitor=visitor, email=email)
+		frappe.db.commit()
+		for name, counts in result.items():
+			click.echo(f"{name}: {counts}")
+
+
+@trackflow_group.command("import-touchpoints")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@pass_context
+def import_touchpoints_command(context, path: str):
+	"""Import offline touches from CSV: timestamp, channel and optional source, medium, campaign,
+	touchpoint_id, plus lead, deal or email for identity. All rows or none."""
+	import csv
+
+	with site_connection(context):
+		frappe.set_user("Administrator")
+		with open(path, newline="") as handle:
+			rows = list(csv.DictReader(handle))
+		with click.progressbar(rows, label="Importing") as bar:
+			for number, row in enumerate(bar, start=2):
+				lead = row.get("lead") or (
+					frappe.db.get_value("CRM Lead", {"email": row["email"].strip().lower()})
+					if row.get("email")
+					else None
+				)
+				if not (lead or row.get("deal")):
+					raise frappe.ValidationError(f"{path}, row {number}: no lead, deal or known email")
+				doc = frappe.get_doc(
+					{
+						"doctype": "Touchpoint",
+						"occurred_at": row.get("timestamp"),
+						"touch_type": "import",
+						"channel": row.get("channel") or "offline",
+						"source": row.get("source"),
+						"medium": row.get("medium"),
+						"campaign_name": row.get("campaign"),
+						"crm_lead": lead,
+						"crm_deal": row.get("deal") or None,
+					}
+				)
+				doc.insert(set_name=row.get("touchpoint_id") or None)
+		frappe.db.commit()
+		click.echo(f"{len(rows)} touchpoints imported")
+
+
+@trackflow_group.command("export-credits")
+@click.option("--since", help="Conversions on or after this date (YYYY-MM-DD)")
+@click.option("--model", help="Attribution Model name")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="CSV file to write")
+@pass_context
+def export_credits_command(context, since: str | None, model: str | None, output: str):
+	"""Write the attribution ledger (one row per conversion, model and touch) to CSV."""
+	import csv
+
+	fields = [
+		"conversion", "conversion_type", "converted_at", "attribution_model", "touchpoint", "touched_at",
+		"channel", "campaign", "source", "medium", "weight", "credited_value", "currency",
+		"credited_value_company", "company_currency", "crm_lead", "crm_deal", "engine_version", "model_spec",
+	]  # fmt: skip
+	with site_connection(context):
+		filters = {}
+		if since:
+			filters["converted_at"] = (">=", since)
+		if model:
+			filters["attribution_model"] = model
+		rows = frappe.get_all(
+			"Attribution Credit", filters=filters, fields=fields, order_by="converted_at, conversion"
+		)
+		with open(output, "w", newline="") as handle:
+			writer = csv.DictWriter(handle, fieldnames=fields)
+			writer.writeheader()
+			writer.writerows(rows)
+		click.echo(f"{len(rows)} ledger rows written to {output}")
+
+
+@trackflow_group.command("doctor")
+@pass_context
+def doctor_command(context):
+	"""Check the installation and say what to fix."""
+	from frappe.utils.scheduler import is_scheduler_disabled
+
+	from trackflow.install import CUSTOM_FIELDS, FORM_SCRIPTS
+	from trackflow.queues import STREAMS, get_queue, redis_queue_connection
+
+	problems = []
+	with site_connection(context):
+		if is_scheduler_disabled():
+			problems.append("the scheduler is disabled: bench --site SITE enable-scheduler")
+		try:
+			redis_queue_connection().ping()
+		except Exception as e:
+			problems.append(f"redis_queue is unreachable ({e}): start Redis / check common_site_config")
+		else:
+			for stream in STREAMS:
+				age = get_queue(stream).oldest_age() or 0
+				if age > 600:
+					problems.append(
+						f"the {stream} queue's oldest record is {age:.0f} s old: is a long worker running?"
+					)
+		from rq import Worker
+
+		try:
+			if not Worker.all(connection=redis_queue_connection()):
+				problems.append("no RQ worker is running: bench start / supervisor")
+		except Exception:
+			pass
+		for doctype, fields in CUSTOM_FIELDS.items():
+			missing = [
+				f["fieldname"] for f in fields if not frappe.get_meta(doctype).has_field(f["fieldname"])
+			]
+			if missing:
+				problems.append(
+					f"{doctype} lacks custom fields {', '.join(missing)}: bench --site SITE migrate"
+				)
+		for script in FORM_SCRIPTS:
+			if not frappe.db.exists("CRM Form Script", script):
+				problems.append(f"CRM Form Script {script} is missing: bench --site SITE migrate")
+		if not frappe.get_all("Attribution Model", {"active": 1}):
+			problems.append("no active Attribution Model: activate one in TrackFlow")
+		errors = frappe.db.count(
+			"Error Log",
+			{"method": ("like", "TrackFlow%"), "creation": (">", frappe.utils.add_days(None, -1))},
+		)
+		if errors:
+			problems.append(f"{errors} TrackFlow errors in the Error Log in the last day")
+	for problem in problems:
+		click.secho(f"✗ {problem}", fg="red")
+	if problems:
+		sys.exit(1)
+	click.secho("✓ TrackFlow looks healthy", fg="green")
 
 
 commands = [trackflow_group]

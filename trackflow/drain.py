@@ -64,6 +64,7 @@ def store_collected(records: list[dict]) -> None:
 		_store_events(rows.events, site.name, tz, now)
 		_store_touchpoints(rows, tz, now)
 		_store_identities(rows.identities)
+		_rescore_leads({v.visitor for v in rows.visitors})
 
 
 def _store_visitors(visitors, site: str, tz: ZoneInfo, now: datetime) -> None:
@@ -202,6 +203,21 @@ def _store_touchpoints(rows, tz: ZoneInfo, now: datetime) -> None:
 			frappe.qb.update(touchpoint).set(touchpoint.visitor, s.visitor).set(
 				touchpoint.session, s.session
 			).where(touchpoint.name == s.touch.click_id).run()
+
+
+def _rescore_leads(visitors: set[str]) -> None:
+	"""New page views or events of identified visitors: their leads' scores change (debounced per lead)."""
+	if not visitors:
+		return
+	from trackflow.maintenance import enqueue_rescore
+
+	leads = frappe.get_all(
+		"TrackFlow Visitor",
+		filters={"name": ("in", sorted(visitors)), "crm_lead": ("is", "set")},
+		pluck="crm_lead",
+	)
+	for lead in set(leads):
+		enqueue_rescore(lead)
 
 
 def _store_identities(identities) -> None:

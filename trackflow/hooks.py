@@ -80,7 +80,19 @@ scheduler_events = {
 		"* * * * *": ["trackflow.tasks.drain_queues"],
 	},
 	"hourly": [
-		# conversions a failed CRM handler missed, then attribution still pending or due for a retry
+		# conversions a failed CRM handler missed, attribution pending or due for a retry, exact counters
 		"trackflow.tasks.hourly",
 	],
+	"daily": [
+		# refit Markov/Shapley, decay lead scores, purge by retention, expire links
+		"trackflow.tasks.daily",
+	],
 }
+
+# Personal data
+# -------------
+# Frappe's personal data download/deletion for an email covers the visitors identified with it;
+# `bench trackflow erase-visitor --email` removes everything else identifying about them.
+user_data_fields = [
+	{"doctype": "TrackFlow Visitor", "filter_by": "email", "redact_fields": ["email"], "partial": 1},
+]

@@ -80,6 +80,10 @@ def save_conversion(
 			}
 		).insert(ignore_permissions=True)
 	enqueue_attribution(doc.name)
+	if doc.crm_lead:
+		from trackflow.maintenance import enqueue_rescore
+
+		enqueue_rescore(doc.crm_lead)
 	return doc
 
 

@@ -11,12 +11,29 @@ DRAIN_BATCH = 1000
 
 
 def hourly():
-	"""Catch up conversions CRM handlers could not record, then (re)attribute what is pending or due."""
+	"""Catch up conversions CRM handlers could not record, (re)attribute what is pending or due, and
+	recount link and campaign counters exactly."""
 	from trackflow.integrations.crm import catch_up
 	from trackflow.ledger import retry_failed
+	from trackflow.maintenance import refresh_counters
 
 	catch_up()
 	retry_failed()
+	refresh_counters()
+
+
+def daily():
+	"""Refit the data-driven models, let lead scores decay, purge by retention, expire links. Each step is
+	its own job on the long queue (deduplicated), so one failing step does not stop the others."""
+	for method in (
+		"trackflow.ledger.fit_models",
+		"trackflow.maintenance.decay_scores",
+		"trackflow.maintenance.purge",
+		"trackflow.maintenance.expire_links",
+	):
+		frappe.enqueue(
+			method, queue="long", job_id=f"trackflow-daily-{method.rsplit('.', 1)[1]}", deduplicate=True
+		)
 
 
 def drain_queues():

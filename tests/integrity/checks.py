@@ -100,6 +100,7 @@ FRAPPE_FIELDNAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Top-level function names Frappe's conventions make recur (report execute, page get_context, ...).
 CONVENTIONAL_NAMES = frozenset(
 	{"execute", "get_context", "get_data", "get_columns", "get_chart", "get_filters", "main", "setUp",
+	 "columns", "data", "chart", "summary", "report_summary", "message",
 	 "tearDown", "setUpClass", "tearDownClass", "validate", "on_update", "get_permission_query_conditions",
 	 "has_permission", "get_list_context"}
 )  # fmt: skip
