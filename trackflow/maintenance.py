@@ -359,7 +359,7 @@ def _visitor_referenced(visitor):
 	return condition
 
 
-def erase_visitor(visitor: str) -> dict:
+def erase_visitor_data(visitor: str) -> dict:
 	"""Erase a visitor and everything identifying about them. Events, sessions and touchpoints no credit
 	needs are deleted; kept rows (ledger touchpoints, clicks, conversions) lose their identifying fields,
 	so counts and money stay whole."""

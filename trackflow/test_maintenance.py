@@ -85,7 +85,7 @@ class TestMaintenance(TrackFlowTestCase):
 		conversion = conversion_of(f"lead_created:{lead.name}")
 		attribute_conversion(conversion.name)
 		rows = frappe.db.count("Attribution Credit", {"conversion": conversion.name})
-		maintenance.erase_visitor(visitor)
+		maintenance.erase_visitor_data(visitor)
 		self.assertFalse(frappe.db.exists("TrackFlow Visitor", visitor))
 		self.assertFalse(frappe.db.exists("Touchpoint", {"visitor": visitor}))
 		self.assertEqual(frappe.db.count("Attribution Credit", {"conversion": conversion.name}), rows)

@@ -3,7 +3,7 @@
 import frappe
 from frappe import _
 
-from trackflow.maintenance import erase_visitor as erase
+from trackflow.maintenance import erase_visitor_data
 from trackflow.permissions import TRACKFLOW_MANAGER
 
 
@@ -18,4 +18,4 @@ def erase_visitor(visitor: str | None = None, email: str | None = None) -> dict:
 	visitors = [v for v in dict.fromkeys(visitors) if frappe.db.exists("TrackFlow Visitor", v)]
 	if not visitors:
 		frappe.throw(_("No visitor found to erase"))
-	return {v: erase(v) for v in visitors}
+	return {v: erase_visitor_data(v) for v in visitors}

@@ -10,6 +10,7 @@ from trackflow.engine import collect as wire
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.privacy import truncate_ip
 from trackflow.engine.ratelimit import allow
+from trackflow.local_cache import cached
 from trackflow.queues import get_queue, redis_queue_connection
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.trackflow.doctype.trackflow_site.trackflow_site import site_by_key
@@ -19,6 +20,8 @@ from trackflow.trackflow.doctype.trackflow_site.trackflow_site import site_by_ke
 # first X-Forwarded-For entry: the reverse proxy must overwrite that header (README, "Deploying").
 PER_IP_PER_MINUTE = 600
 PER_SITE_KEY_PER_MINUTE = 30_000
+# Site keys and settings are kept this long per web process (a rotated key or a change is seen within it).
+LOCAL_TTL = 10
 
 
 # Guests call this: it is how visitors' browsers report visits. It takes POST only, is rate limited per IP
@@ -36,7 +39,7 @@ def collect() -> Response:
 		batch = wire.parse_collect(body, now=time.time())
 	except ValidationError as e:
 		return _answer(400, str(e))
-	site = site_by_key(batch.site)
+	site = cached(("collect-site", frappe.local.site, batch.site), LOCAL_TTL, lambda: site_by_key(batch.site))
 	if not site or not site["enabled"]:
 		return _answer(403, "unknown site key")
 	if not wire.origin_allowed(origin, site["domains"]):
@@ -45,7 +48,7 @@ def collect() -> Response:
 	key = f"trackflow|{frappe.local.site}|collect-limit|{batch.site}"
 	if not allow(redis_queue_connection(), key, PER_SITE_KEY_PER_MINUTE):
 		return _answer(429, "rate limit exceeded", cors)
-	settings = get_settings()
+	settings = cached(("collect-settings", frappe.local.site), LOCAL_TTL, get_settings)
 	if settings.enabled:
 		ip = frappe.local.request_ip
 		if settings.truncate_ip:

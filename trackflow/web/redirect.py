@@ -20,12 +20,12 @@ from werkzeug.wrappers import Response
 from trackflow.engine import redirect as engine
 from trackflow.engine.links import normalize_slug
 from trackflow.engine.ratelimit import allow
+from trackflow.local_cache import cached, forget
 from trackflow.queues import get_queue, redis_queue_connection
 
 LINK_CACHE_KEY = "trackflow:link:"
 PER_IP_PER_MINUTE = 300
 SETTINGS_TTL = 30  # seconds a web worker keeps the redirect settings before reading them again
-_settings: dict[str, tuple[float, str, engine.RedirectSettings]] = {}
 
 NOT_FOUND_PAGE = (
 	"<!doctype html><meta charset=utf-8><meta name=robots content=noindex><title>Link not found</title>"
@@ -149,20 +149,18 @@ def invalidate_link(name: str, *codes: str | None) -> None:
 
 def redirect_settings() -> tuple[str, engine.RedirectSettings]:
 	"""(path prefix, RedirectSettings) for this site, kept per process for SETTINGS_TTL seconds."""
-	site = frappe.local.site
-	cached = _settings.get(site)
-	if cached and cached[0] > time.monotonic():
-		return cached[1], cached[2]
+	return cached(("redirect-settings", frappe.local.site), SETTINGS_TTL, _load_redirect_settings)
+
+
+def _load_redirect_settings() -> tuple[str, engine.RedirectSettings]:
 	from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 	doc = get_settings()
 	site_domains = frappe.get_all("TrackFlow Site", {"enabled": 1}, pluck="allowed_domains")
 	settings = engine.RedirectSettings.from_settings(doc.as_dict(), "\n".join(site_domains))
-	prefix = doc.redirect_prefix or "r"
-	_settings[site] = (time.monotonic() + SETTINGS_TTL, prefix, settings)
-	return prefix, settings
+	return doc.redirect_prefix or "r", settings
 
 
 def clear_settings_cache() -> None:
 	"""Called when TrackFlow Settings or a TrackFlow Site changes (this process at once, others in 30 s)."""
-	_settings.pop(frappe.local.site, None)
+	forget(("redirect-settings", frappe.local.site))

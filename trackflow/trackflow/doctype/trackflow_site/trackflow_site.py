@@ -83,8 +83,13 @@ SITE_CACHE_KEY = "trackflow:site_key:"
 
 
 def clear_site_cache(*site_keys: str | None):
+	from trackflow.local_cache import forget
+	from trackflow.web.redirect import clear_settings_cache
+
 	for key in filter(None, site_keys):
 		frappe.cache.delete_value(SITE_CACHE_KEY + key)
+		forget(("collect-site", frappe.local.site, key))
+	clear_settings_cache()  # the redirect appends click ids only for TrackFlow Sites' domains
 
 
 def site_by_key(site_key: str) -> dict | None:

@@ -1,0 +1,66 @@
+// Copyright (c) 2026, TrackFlow developers
+// License: AGPL-3.0. See license.txt
+
+frappe.query_reports["Campaign Performance"] = {
+	filters: [
+		{
+			fieldname: "from_date",
+			label: __("From Date"),
+			fieldtype: "Date",
+			default: frappe.datetime.add_days(frappe.datetime.get_today(), -29),
+			reqd: 1,
+		},
+		{
+			fieldname: "to_date",
+			label: __("To Date"),
+			fieldtype: "Date",
+			default: frappe.datetime.get_today(),
+			reqd: 1,
+		},
+		{
+			fieldname: "attribution_model",
+			label: __("Attribution Model"),
+			fieldtype: "Link",
+			options: "Attribution Model",
+			description: __("Empty: the default model from TrackFlow Settings"),
+		},
+		{
+			fieldname: "status",
+			label: __("Campaign Status"),
+			fieldtype: "Select",
+			options: ["", "Planned", "Active", "Paused", "Completed"],
+		},
+		{
+			fieldname: "channel",
+			label: __("Channel"),
+			fieldtype: "Select",
+			options: [
+				"",
+				"email",
+				"paid_search",
+				"organic_search",
+				"paid_social",
+				"organic_social",
+				"display",
+				"affiliate",
+				"video",
+				"sms",
+				"qr",
+				"referral",
+				"offline",
+				"direct",
+				"other",
+			],
+		},
+		{
+			fieldname: "campaign",
+			label: __("Campaign"),
+			fieldtype: "Link",
+			options: "Link Campaign",
+		},
+	],
+	formatter(value, row, column, data, default_formatter) {
+		value = default_formatter(value, row, column, data);
+		return data && data.is_total ? `<b>${value}</b>` : value;
+	},
+};

@@ -1,0 +1,560 @@
+"""The queries behind TrackFlow's Script Reports and PDF export: aggregated in SQL (frappe.qb, indexed
+columns), finished with the engine's statistics. Definitions of every figure are in the README's
+`## Reports` section; one implementation here serves the reports, the dashboard and the PDF."""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import frappe
+from frappe import _
+from frappe.query_builder.functions import Count, Date, Sum
+from frappe.utils import add_days, get_datetime, getdate, nowdate
+
+from trackflow.engine import stats
+from trackflow.engine.attribution.registry import get_model
+from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+
+DEFAULT_DAYS = 30
+FUNNEL_TYPES = ("lead_created", "deal_created", "deal_won")
+MAX_LOST_DEALS = 5000  # non-converting journeys read for Conversion Paths
+
+
+@dataclass(frozen=True)
+class Period:
+	"""A closed date range [from_date, to_date] as the half-open datetime range [start, end)."""
+
+	from_date: object
+	to_date: object
+
+	@property
+	def start(self) -> datetime:
+		return get_datetime(self.from_date)
+
+	@property
+	def end(self) -> datetime:
+		return get_datetime(add_days(self.to_date, 1))
+
+
+def period_of(filters: dict | None) -> Period:
+	"""The filters' date range; the last 30 days (today included) when a bound is missing."""
+	filters = filters or {}
+	to_date = getdate(filters.get("to_date") or nowdate())
+	from_date = getdate(filters.get("from_date") or add_days(to_date, -(DEFAULT_DAYS - 1)))
+	if from_date > to_date:
+		frappe.throw(_("From Date must be on or before To Date"))
+	return Period(from_date, to_date)
+
+
+def check_report_access() -> None:
+	"""Reports read the attribution ledger: the user needs read permission on it (Frappe checks the
+	report's roles as well)."""
+	frappe.has_permission("Attribution Credit", "read", throw=True)
+
+
+def default_model(model: str | None = None) -> str:
+	"""The chosen attribution model, else TrackFlow Settings' default; it must exist."""
+	model = model or get_settings().default_attribution_model
+	if not model or not frappe.db.exists("Attribution Model", model):
+		frappe.throw(_("Choose an attribution model (TrackFlow Settings has no valid default)"))
+	return model
+
+
+def permitted_campaigns(filters: dict | None = None) -> list[dict]:
+	"""Link Campaigns the user may read (user permissions apply), narrowed by status/channel/campaign."""
+	filters = filters or {}
+	conditions = {key: filters[key] for key in ("status", "channel") if filters.get(key)}
+	if filters.get("campaign"):
+		conditions["name"] = filters["campaign"]
+	return frappe.get_list(
+		"Link Campaign",
+		filters=conditions,
+		fields=["name", "campaign_name", "status", "channel", "currency"],
+		order_by="campaign_name asc",
+		limit_page_length=0,
+	)
+
+
+def money(value) -> Decimal:
+	"""A SQL sum (Decimal, float or None) as an exact Decimal."""
+	return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def ratio(value: Decimal | None) -> float | None:
+	return None if value is None else float(value)
+
+
+# --- Campaign Performance --------------------------------------------------------------------------
+
+
+def campaign_performance(period: Period, model: str, campaigns: list[dict], currency: str | None) -> dict:
+	"""Per campaign and in total: clicks, visitors, sessions, leads, deals, won revenue, spend and ratios.
+
+	Returns {"rows": [...], "total": {...}}; money as Decimal, ratios as Decimal (None without spend).
+	"""
+	names = [c["name"] for c in campaigns]
+	empty = {
+		"clicks": 0,
+		"unique_visitors": 0,
+		"sessions": 0,
+		"leads": 0,
+		"attributed_leads": 0.0,
+		"deals_created": 0,
+		"deals_won": 0,
+		"attributed_won": 0.0,
+		"revenue": Decimal(0),
+		"spend": Decimal(0),
+	}
+	by_campaign = {name: dict(empty) for name in names}
+	if names:
+		_add_clicks(by_campaign, names, period)
+		_add_sessions(by_campaign, names, period)
+		_add_spend(by_campaign, names, period)
+		for row in _ledger_counts(names, period, model, by_campaign=True):
+			_add_ledger_row(by_campaign[row.campaign], row)
+	total = dict(empty)
+	for figures in by_campaign.values():
+		for key in ("clicks", "unique_visitors", "sessions", "attributed_leads", "attributed_won"):
+			total[key] += figures[key]
+		total["revenue"] += figures["revenue"]
+		total["spend"] += figures["spend"]
+	if names:  # a lead credited to two campaigns counts once in the total
+		for row in _ledger_counts(names, period, model, by_campaign=False):
+			_add_ledger_row(total, row, money_too=False)
+	rows = []
+	for campaign in campaigns:
+		figures = by_campaign[campaign["name"]]
+		rows.append({**campaign, **figures, **_ratios(figures, currency)})
+	return {"rows": rows, "total": {**total, **_ratios(total, currency)}}
+
+
+def _ratios(figures: dict, currency: str | None) -> dict:
+	revenue, spend = figures["revenue"], figures["spend"]
+	return {
+		"roi": stats.roi(revenue, spend),
+		"roas": stats.roas(revenue, spend),
+		"cost_per_lead": stats.cost_per(spend, figures["leads"], currency),
+		"cost_per_won": stats.cost_per(spend, figures["deals_won"], currency),
+	}
+
+
+def _add_clicks(by_campaign: dict, names: list[str], period: Period) -> None:
+	click = frappe.qb.DocType("Click Event")
+	rows = (
+		frappe.qb.from_(click)
+		.select(
+			click.campaign,
+			Count(click.name).as_("clicks"),
+			Count(click.visitor_id).distinct().as_("unique_visitors"),
+		)
+		.where(click.campaign.isin(names))
+		.where(click.clicked_at >= period.start)
+		.where(click.clicked_at < period.end)
+		.where(click.is_bot == 0)
+		.groupby(click.campaign)
+		.run(as_dict=True)
+	)
+	for row in rows:
+		by_campaign[row.campaign].update(clicks=row.clicks, unique_visitors=row.unique_visitors)
+
+
+def _add_sessions(by_campaign: dict, names: list[str], period: Period) -> None:
+	touch = frappe.qb.DocType("Touchpoint")
+	rows = (
+		frappe.qb.from_(touch)
+		.select(touch.link_campaign, Count(touch.name).as_("sessions"))
+		.where(touch.link_campaign.isin(names))
+		.where(touch.occurred_at >= period.start)
+		.where(touch.occurred_at < period.end)
+		.where(touch.touch_type == "session")
+		.groupby(touch.link_campaign)
+		.run(as_dict=True)
+	)
+	for row in rows:
+		by_campaign[row.link_campaign]["sessions"] = row.sessions
+
+
+def _add_spend(by_campaign: dict, names: list[str], period: Period) -> None:
+	spend = frappe.qb.DocType("Campaign Spend")
+	rows = (
+		frappe.qb.from_(spend)
+		.select(spend.campaign, Sum(spend.amount).as_("spend"))
+		.where(spend.campaign.isin(names))
+		.where(spend.date >= period.from_date)
+		.where(spend.date <= period.to_date)
+		.groupby(spend.campaign)
+		.run(as_dict=True)
+	)
+	for row in rows:
+		by_campaign[row.campaign]["spend"] = money(row.spend)
+
+
+def _ledger_counts(names: list[str], period: Period, model: str, by_campaign: bool) -> list:
+	credit = frappe.qb.DocType("Attribution Credit")
+	query = (
+		frappe.qb.from_(credit)
+		.select(
+			credit.conversion_type,
+			Count(credit.conversion).distinct().as_("conversions"),
+			Sum(credit.weight).as_("credited"),
+			Sum(credit.credited_value_company).as_("revenue"),
+		)
+		.where(credit.attribution_model == model)
+		.where(credit.campaign.isin(names))
+		.where(credit.converted_at >= period.start)
+		.where(credit.converted_at < period.end)
+		.where(credit.conversion_type.isin(FUNNEL_TYPES))
+		.groupby(credit.conversion_type)
+	)
+	if by_campaign:
+		query = query.select(credit.campaign).groupby(credit.campaign)
+	return query.run(as_dict=True)
+
+
+def _add_ledger_row(figures: dict, row, money_too: bool = True) -> None:
+	if row.conversion_type == "lead_created":
+		figures["leads"] = row.conversions
+		if money_too:
+			figures["attributed_leads"] = float(row.credited or 0)
+	elif row.conversion_type == "deal_created":
+		figures["deals_created"] = row.conversions
+	else:
+		figures["deals_won"] = row.conversions
+		if money_too:
+			figures["attributed_won"] = float(row.credited or 0)
+			figures["revenue"] = money(row.revenue)
+
+
+# --- Channel Attribution Comparison ----------------------------------------------------------------
+
+
+def comparison_models() -> list[dict]:
+	"""Active models, the default first, with whether each is data-driven and its sufficiency."""
+	default = get_settings().default_attribution_model
+	models = frappe.get_all(
+		"Attribution Model",
+		filters={"active": 1},
+		fields=["name", "engine_model", "sufficient", "sufficiency", "fitted_at", "journeys_used"],
+		order_by="name asc",
+	)
+	for model in models:
+		try:
+			model["data_driven"] = get_model(model.engine_model).data_driven
+		except Exception:  # a custom engine name the registry does not know: treat as a rule
+			model["data_driven"] = False
+		model["is_default"] = model.name == default
+	return sorted(models, key=lambda m: (not m["is_default"], m["data_driven"], m["name"]))
+
+
+def channel_model_table(
+	period: Period | None,
+	conversion_type: str | None,
+	group_by: str = "channel",
+	scope: dict | None = None,
+) -> dict:
+	"""{"models": [...], "rows": [{"key", "<model>": (credited conversions, revenue)}], "totals": {...}}.
+
+	Credited conversions are the sum of the model's weights (a conversion split over three channels
+	counts a third to each); revenue is the sum of credited_value_company, so each model's column sums
+	to the value of the conversions it credited. `scope` narrows to {"campaign": ...} or {"crm_deal": ...}.
+	"""
+	column = "campaign" if group_by == "campaign" else "channel"
+	credit = frappe.qb.DocType("Attribution Credit")
+	query = (
+		frappe.qb.from_(credit)
+		.select(
+			credit[column].as_("key"),
+			credit.attribution_model,
+			Sum(credit.weight).as_("credited"),
+			Sum(credit.credited_value_company).as_("revenue"),
+		)
+		.groupby(credit[column], credit.attribution_model)
+	)
+	if period:
+		query = query.where(credit.converted_at >= period.start).where(credit.converted_at < period.end)
+	if conversion_type:
+		query = query.where(credit.conversion_type == conversion_type)
+	for field, value in (scope or {}).items():
+		query = query.where(credit[field] == value)
+	models = comparison_models()
+	table: dict[str, dict] = defaultdict(dict)
+	totals = {m.name: [0.0, Decimal(0)] for m in models}
+	for row in query.run(as_dict=True):
+		if row.attribution_model not in totals:
+			continue  # an inactive model's old rows
+		credited, revenue = float(row.credited or 0), money(row.revenue)
+		table[row.key or stats.NO_CHANNEL][row.attribution_model] = (credited, revenue)
+		totals[row.attribution_model][0] += credited
+		totals[row.attribution_model][1] += revenue
+	first = next((m.name for m in models if m["is_default"]), models[0].name if models else None)
+	keys = sorted(table, key=lambda k: (-(table[k].get(first, (0, Decimal(0)))[1]), k))
+	rows = [{"key": key, **table[key]} for key in keys]
+	return {"models": models, "rows": rows, "totals": {k: tuple(v) for k, v in totals.items()}}
+
+
+def sufficiency_notes(models: list[dict]) -> list[str]:
+	"""One line per data-driven model: fitted or not, and its sufficiency verdict."""
+	notes = []
+	for model in models:
+		if not model["data_driven"]:
+			continue
+		if not model.fitted_at:
+			verdict = _("not fitted yet: it gives no credit until the daily fit runs")
+		elif model.sufficient:
+			verdict = _("enough data ({0} journeys)").format(model.journeys_used or 0)
+		else:
+			verdict = _sufficiency_message(model.sufficiency) or _("not enough data")
+		notes.append(f"{model.name}: {verdict}")
+	return notes
+
+
+def _sufficiency_message(sufficiency: str | None) -> str | None:
+	"""The fit's verdict message (the field holds the engine's JSON verdict, or plain text)."""
+	try:
+		verdict = json.loads(sufficiency or "")
+	except ValueError:
+		return sufficiency
+	return verdict.get("message") if isinstance(verdict, dict) else sufficiency
+
+
+# --- Conversion Paths ------------------------------------------------------------------------------
+
+
+def conversion_paths(
+	period: Period | None,
+	conversion_type: str = "deal_won",
+	collapse: bool = True,
+	limit: int = 20,
+	scope: dict | None = None,
+) -> dict:
+	"""Top channel paths of the conversions in the period, with lost deals as the non-converting paths.
+
+	A conversion's path is every touchpoint the ledger holds for it under any model (the union: the
+	models share one journey within the longest lookback), ordered by touch time. Non-converting
+	journeys (only for deal_won) are lost deals last modified in the period: the touchpoints of the
+	deal, its lead and the lead's visitors up to that time, within the default lookback.
+	"""
+	credit = frappe.qb.DocType("Attribution Credit")
+	query = (
+		frappe.qb.from_(credit)
+		.select(credit.conversion, credit.touchpoint, credit.touched_at, credit.channel, credit.converted_at)
+		.distinct()
+		.where(credit.conversion_type == conversion_type)
+	)
+	if period:
+		query = query.where(credit.converted_at >= period.start).where(credit.converted_at < period.end)
+	for field, value in (scope or {}).items():  # whole journeys of the conversions the scope touched
+		scoped = frappe.qb.DocType("Attribution Credit").as_("scoped")
+		query = query.where(
+			credit.conversion.isin(
+				frappe.qb.from_(scoped).select(scoped.conversion).distinct().where(scoped[field] == value)
+			)
+		)
+	journeys: dict[str, list] = defaultdict(list)
+	converted_at: dict[str, datetime] = {}
+	for row in query.run(as_dict=True):
+		journeys[row.conversion].append((get_datetime(row.touched_at), row.touchpoint, row.channel))
+		converted_at[row.conversion] = get_datetime(row.converted_at)
+	inputs = []
+	for conversion, touches in journeys.items():
+		touches.sort()
+		channels = _path([t[2] for t in touches], collapse)
+		days = (converted_at[conversion] - touches[0][0]).total_seconds() / 86400
+		inputs.append((channels, True, len(touches), days))
+	lost = _lost_journeys(period, collapse) if conversion_type == "deal_won" and not scope else []
+	inputs += [(channels, False, 0, None) for channels in lost]
+	paths = stats.top_paths(inputs, limit=limit)
+	touches = [journey[2] for journey in inputs if journey[1]]
+	days = [journey[3] for journey in inputs if journey[1]]
+	return {
+		"paths": paths,
+		"conversions": len(journeys),
+		"non_conversions": len(lost),
+		"avg_touches": sum(touches) / len(touches) if touches else None,
+		"avg_days": sum(days) / len(days) if days else None,
+		"median_days": stats.median(days),
+	}
+
+
+def _path(channels: list[str | None], collapse: bool) -> list[str]:
+	path = []
+	for channel in channels:
+		channel = channel or "other"
+		if not (collapse and path and path[-1] == channel):
+			path.append(channel)
+	return path
+
+
+def _lost_journeys(period: Period | None, collapse: bool) -> list[list[str]]:
+	settings = get_settings()
+	lost_statuses = [row.deal_status for row in settings.lost_deal_statuses]
+	if not lost_statuses:
+		return []
+	filters = {"status": ("in", lost_statuses)}
+	if period:
+		filters["modified"] = ("between", [period.start, period.end - timedelta(microseconds=1)])
+	deals = frappe.get_list(
+		"CRM Deal",
+		filters=filters,
+		fields=["name", "lead", "modified"],
+		limit_page_length=MAX_LOST_DEALS,
+		order_by="modified desc",
+	)
+	if not deals:
+		return []
+	leads = {d.lead for d in deals if d.lead}
+	visitors_by_lead = defaultdict(set)
+	if leads:
+		for visitor in frappe.get_all(
+			"TrackFlow Visitor", filters={"crm_lead": ("in", leads)}, fields=["name", "crm_lead"]
+		):
+			visitors_by_lead[visitor.crm_lead].add(visitor.name)
+	visitors = set().union(*visitors_by_lead.values()) if visitors_by_lead else set()
+	touch = frappe.qb.DocType("Touchpoint")
+	condition = touch.crm_deal.isin([d.name for d in deals])
+	if leads:
+		condition = condition | touch.crm_lead.isin(sorted(leads))
+	if visitors:
+		condition = condition | touch.visitor.isin(sorted(visitors))
+	lookback = timedelta(days=settings.attribution_lookback_days or 90)
+	earliest = min(get_datetime(d.modified) for d in deals) - lookback
+	rows = (
+		frappe.qb.from_(touch)
+		.select(touch.occurred_at, touch.name, touch.channel, touch.visitor, touch.crm_lead, touch.crm_deal)
+		.where(condition)
+		.where(touch.occurred_at >= earliest)
+		.run(as_dict=True)
+	)
+	journeys = []
+	for deal in deals:
+		mine = visitors_by_lead.get(deal.lead, set())
+		until = get_datetime(deal.modified)
+		touches = sorted(
+			(get_datetime(r.occurred_at), r.name, r.channel)
+			for r in rows
+			if (r.crm_deal == deal.name or (deal.lead and r.crm_lead == deal.lead) or r.visitor in mine)
+			and until - lookback <= get_datetime(r.occurred_at) <= until
+		)
+		journeys.append(_path([t[2] for t in touches], collapse))
+	return journeys
+
+
+# --- Link A/B Results ------------------------------------------------------------------------------
+
+
+def ab_results(period: Period, link: str | None = None, conversion_type: str = "lead_created") -> list[dict]:
+	"""Per link with variants, per variant: unique visitors, clicks, conversions, rate, z-test against
+	the first variant and the probability to be best.
+
+	A conversion counts for a variant when the ledger (any model) credits it to a touchpoint that came
+	from a click on that variant (Touchpoint.click_event -> Click Event.variant); trials are the
+	variant's unique visitors (non-bot clicks in the period).
+	"""
+	filters = {"name": link} if link else {}
+	links = frappe.get_list("Tracked Link", filters=filters, fields=["name", "title"], limit_page_length=0)
+	variant = frappe.qb.DocType("Tracked Link Variant")
+	names = [row.name for row in links]
+	if not names:
+		return []
+	variants = (
+		frappe.qb.from_(variant)
+		.select(variant.parent, variant.label, variant.idx)
+		.where(variant.parenttype == "Tracked Link")
+		.where(variant.parent.isin(names))
+		.orderby(variant.parent)
+		.orderby(variant.idx)
+		.run(as_dict=True)
+	)
+	if not variants:
+		return []
+	with_variants = sorted({v.parent for v in variants})
+	click = frappe.qb.DocType("Click Event")
+	clicks = {
+		(r.tracked_link, r.variant): r
+		for r in frappe.qb.from_(click)
+		.select(
+			click.tracked_link,
+			click.variant,
+			Count(click.name).as_("clicks"),
+			Count(click.visitor_id).distinct().as_("visitors"),
+		)
+		.where(click.tracked_link.isin(with_variants))
+		.where(click.clicked_at >= period.start)
+		.where(click.clicked_at < period.end)
+		.where(click.is_bot == 0)
+		.groupby(click.tracked_link, click.variant)
+		.run(as_dict=True)
+	}
+	credit = frappe.qb.DocType("Attribution Credit")
+	touch = frappe.qb.DocType("Touchpoint")
+	conversions = {
+		(r.tracked_link, r.variant): r.conversions
+		for r in frappe.qb.from_(credit)
+		.join(touch)
+		.on(touch.name == credit.touchpoint)
+		.join(click)
+		.on(click.name == touch.click_event)
+		.select(click.tracked_link, click.variant, Count(credit.conversion).distinct().as_("conversions"))
+		.where(click.tracked_link.isin(with_variants))
+		.where(credit.conversion_type == conversion_type)
+		.where(credit.converted_at >= period.start)
+		.where(credit.converted_at < period.end)
+		.groupby(click.tracked_link, click.variant)
+		.run(as_dict=True)
+	}
+	titles = {row.name: row.title for row in links}
+	out = []
+	for name in with_variants:
+		arms = []
+		for v in (v for v in variants if v.parent == name):
+			counted = clicks.get((name, v.label))
+			visitors = counted.visitors if counted else 0
+			converted = min(conversions.get((name, v.label), 0), visitors)  # a journey of a lost visitor id
+			arms.append(
+				{
+					"link": name,
+					"title": titles.get(name),
+					"variant": v.label,
+					"clicks": counted.clicks if counted else 0,
+					"visitors": visitors,
+					"conversions": converted,
+					"rate": converted / visitors if visitors else None,
+				}
+			)
+		best = stats.probability_to_be_best([(a["conversions"], a["visitors"]) for a in arms])
+		control = arms[0]
+		for arm, probability in zip(arms, best, strict=True):
+			arm["probability_best"] = probability
+			if arm is control:
+				arm.update(p_value=None, difference=None, enough_data=None, control=True)
+				continue
+			test = stats.two_proportion_z_test(
+				control["conversions"], control["visitors"], arm["conversions"], arm["visitors"]
+			)
+			arm.update(
+				p_value=test.p_value, difference=test.difference, enough_data=test.enough_data, control=False
+			)
+		out.extend(arms)
+	return out
+
+
+def company_currency() -> str:
+	"""The currency credited_value_company is in (what Conversion stamps as its company currency)."""
+	return frappe.db.get_default("currency") or "USD"
+
+
+def channel_activity(period: Period) -> dict[tuple[str, object], int]:
+	"""{(channel, day): touchpoints} in the period (Touchpoint.occurred_at is indexed)."""
+	touch = frappe.qb.DocType("Touchpoint")
+	day = Date(touch.occurred_at)
+	rows = (
+		frappe.qb.from_(touch)
+		.select(touch.channel, day.as_("day"), Count(touch.name).as_("touches"))
+		.where(touch.occurred_at >= period.start)
+		.where(touch.occurred_at < period.end)
+		.groupby(touch.channel, day)
+		.run(as_dict=True)
+	)
+	return {(row.channel or "other", getdate(row.day)): row.touches for row in rows}
