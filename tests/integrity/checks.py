@@ -418,6 +418,10 @@ def check_doctypes(root: Path) -> list[str]:
 					or (target.get("fieldtype") == "Link" and target.get("options") != "DocType")
 				):
 					problems.append(f"{where}: Dynamic Link options must name a Link-to-DocType field")
+			if ftype == "Link" and data.get("issingle") and f.get("default") and options in app.doctypes:
+				# Frappe saves every new single with its defaults (installer.init_singles) before the app's
+				# after_install runs, so a default naming one of this app's records fails link validation.
+				problems.append(f"{where}: a single's Link default to {options!r} breaks install-app")
 			if ftype == "Select" and f.get("default") not in (None, ""):
 				if str(f["default"]) not in options.split("\n"):
 					problems.append(f"{where}: default {f['default']!r} is not one of its options")

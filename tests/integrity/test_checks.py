@@ -204,6 +204,34 @@ DEFECTS = {
 		dict(widget=field_change(3, default="c")),
 		"is not one of its options",
 	),
+	"single with a Link default to an app record": (
+		checks.check_doctypes,
+		dict(
+			files={
+				"trackflow/trackflow/doctype/widget_settings/__init__.py": "",
+				"trackflow/trackflow/doctype/widget_settings/widget_settings.py": "from frappe.model.document import Document\n"
+				"class WidgetSettings(Document):\n\tpass\n",
+				"trackflow/trackflow/doctype/widget_settings/widget_settings.json": json.dumps(
+					{
+						"doctype": "DocType",
+						"name": "Widget Settings",
+						"module": "TrackFlow",
+						"issingle": 1,
+						"fields": [
+							{
+								"fieldname": "default_widget",
+								"fieldtype": "Link",
+								"options": "Widget",
+								"default": "W-1",
+							}
+						],
+						"permissions": [{"role": "System Manager", "read": 1}],
+					}
+				),
+			}
+		),
+		"a single's Link default to 'Widget' breaks install-app",
+	),
 	"permission for an unknown role": (
 		checks.check_doctypes,
 		dict(widget=widget_with(permissions=[{"role": "Marketing Wizard", "read": 1}])),
