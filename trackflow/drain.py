@@ -17,6 +17,7 @@ from frappe.query_builder import CustomFunction
 from frappe.utils import get_system_timezone, now_datetime
 from pypika.terms import Case
 
+from trackflow.bulk import insert_rows
 from trackflow.engine import bots, sessions
 from trackflow.engine.channels import classify_channel
 from trackflow.engine.collect import decode_record
@@ -36,28 +37,6 @@ def standard_values(name: str, now: datetime) -> list:
 
 
 STANDARD_FIELDS = ["name", "creation", "modified", "owner", "modified_by"]
-INSERT_CHUNK = 1000
-
-
-def insert_rows(doctype: str, fields: list[str], rows: list[list], on_duplicate: str | None = None) -> None:
-	"""Multi-row INSERT IGNORE (or INSERT ... ON DUPLICATE KEY UPDATE `on_duplicate`) with placeholders.
-
-	Raw SQL on purpose: frappe.db.bulk_insert builds each statement through the query builder value by
-	value, which measured as half the drain's time (benchmarks/README.md, "On a real site"); a parametrised
-	statement does the same work in a fraction of it. Column names come from code, never from input.
-	"""
-	if not rows:
-		return
-	columns = ", ".join(f"`{f}`" for f in fields)
-	row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-	verb = "INSERT" if on_duplicate else "INSERT IGNORE"
-	tail = f" ON DUPLICATE KEY UPDATE {on_duplicate}" if on_duplicate else ""
-	for start in range(0, len(rows), INSERT_CHUNK):
-		chunk = rows[start : start + INSERT_CHUNK]
-		values = [value for row in chunk for value in row]
-		frappe.db.sql(
-			f"{verb} INTO `tab{doctype}` ({columns}) VALUES {', '.join([row_sql] * len(chunk))}{tail}", values
-		)
 
 
 def store_collected(records: list[dict]) -> None:

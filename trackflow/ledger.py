@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import add_to_date, flt, get_datetime, get_system_timezone, now_datetime
 
+from trackflow.bulk import insert_rows
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution import attribute
 from trackflow.engine.attribution.registry import get_model, validate_params
@@ -117,7 +118,7 @@ def attribute_conversion(conversion: str) -> str:
 	if doc.status == "void":
 		return doc.status
 	try:
-		rows = compute_credits(doc)
+		rows, touches, by_id = _compute(doc)
 	except Exception as e:
 		frappe.db.rollback()
 		attempts = (doc.attempts or 0) + 1
@@ -134,7 +135,7 @@ def attribute_conversion(conversion: str) -> str:
 		frappe.log_error(title=f"TrackFlow: attribution of {doc.name} failed")
 		return "error"
 	replace_credits(doc.name, rows)
-	update_crm_summary(doc, rows)
+	update_crm_summary(doc, rows, touches, by_id)
 	status = "attributed" if rows else "no_touchpoints"
 	frappe.db.set_value(
 		"Conversion",
@@ -144,13 +145,12 @@ def attribute_conversion(conversion: str) -> str:
 	return status
 
 
-def update_crm_summary(doc, rows: list[dict]) -> None:
+def update_crm_summary(doc, rows: list[dict], touches: list, by_id: dict) -> None:
 	"""The lead's and deal's tf_* fields: first and last touch, touch count, visitor, and the campaign the
 	default model credits most. Written without touching `modified` (it is not a user's edit)."""
 	targets = [(dt, name) for dt, name in (("CRM Lead", doc.crm_lead), ("CRM Deal", doc.crm_deal)) if name]
 	if not targets or not frappe.get_meta("CRM Lead").has_field("tf_touch_count"):
 		return
-	touches, by_id = journey(doc, ZoneInfo(get_system_timezone()), FIT_WINDOW_DAYS)
 	default = get_settings().default_attribution_model
 	by_campaign: dict[str, Decimal] = {}
 	for row in rows:
@@ -189,7 +189,7 @@ def replace_credits(conversion: str, rows: list[dict]) -> None:
 		[_credit_name(conversion, row), now, now, "Administrator", "Administrator", *row.values()]
 		for row in rows
 	]
-	frappe.db.bulk_insert("Attribution Credit", fields, values)
+	insert_rows("Attribution Credit", fields, values, ignore_duplicates=False)
 
 
 def _credit_name(conversion: str, row: dict) -> str:
@@ -218,10 +218,15 @@ def model_spec(model, default_lookback: int):
 
 def compute_credits(doc) -> list[dict]:
 	"""The ledger rows of one conversion under every active model (exact to the minor unit, per model)."""
+	return _compute(doc)[0]
+
+
+def _compute(doc) -> tuple[list[dict], list, dict]:
+	"""(ledger rows, the journey as engine touchpoints within the longest lookback, rows by touchpoint)."""
 	settings = get_settings()
 	models = [(m, model_spec(m, settings.attribution_lookback_days or 90)) for m in active_models()]
 	if not models:
-		return []
+		return [], [], {}
 	tz = ZoneInfo(get_system_timezone())
 	lookback = max(spec.get("lookback_days") for _, spec in models)
 	touches, by_id = journey(doc, tz, lookback)
@@ -264,7 +269,7 @@ def compute_credits(doc) -> list[dict]:
 					"params_hash": params_hash,
 				}
 			)
-	return rows
+	return rows, touches, by_id
 
 
 def identity(doc) -> tuple[set[str], set[str], set[str]]:
