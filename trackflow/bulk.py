@@ -3,6 +3,8 @@
 import frappe
 
 INSERT_CHUNK = 1000
+# A CASE costs its length per row, so updates go in small chunks to stay linear.
+UPDATE_CHUNK = 250
 
 
 def insert_rows(
@@ -30,4 +32,25 @@ def insert_rows(
 		values = [value for row in chunk for value in row]
 		frappe.db.sql(
 			f"{verb} INTO `tab{doctype}` ({columns}) VALUES {', '.join([row_sql] * len(chunk))}{tail}", values
+		)
+
+
+def update_by_name(doctype: str, values_by_field: dict[str, dict[str, object]]) -> None:
+	"""Set different values on many rows in one statement per chunk: UPDATE ... SET f = CASE name WHEN ...
+
+	`values_by_field` maps a column to {row name: value}; every column must cover the same names."""
+	names = sorted(next(iter(values_by_field.values()), {}))
+	for start in range(0, len(names), UPDATE_CHUNK):
+		chunk = names[start : start + UPDATE_CHUNK]
+		sets, params = [], []
+		for field, values in values_by_field.items():
+			sets.append(
+				f"`{field}` = CASE `name` {' '.join(['WHEN %s THEN %s'] * len(chunk))} ELSE `{field}` END"
+			)
+			for name in chunk:
+				params += [name, values[name]]
+		params += chunk
+		frappe.db.sql(
+			f"UPDATE `tab{doctype}` SET {', '.join(sets)} WHERE `name` IN ({', '.join(['%s'] * len(chunk))})",
+			params,
 		)

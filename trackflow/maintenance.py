@@ -11,12 +11,10 @@ from frappe.query_builder.functions import Count, Max
 from frappe.utils import get_datetime, get_system_timezone, now_datetime
 from pypika.terms import Case, ExistsCriterion, Values
 
+from trackflow.bulk import INSERT_CHUNK, UPDATE_CHUNK, insert_rows, update_by_name
 from trackflow.engine import retention, scoring
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.web.redirect import invalidate_link
-
-SCORE_CHUNK = 1000
-
 
 # --- counters and links ------------------------------------------------------------------------------
 
@@ -220,78 +218,61 @@ def decay_scores() -> dict:
 
 
 def write_scores(updates: list, last_activity: dict | None = None) -> int:
-	"""Write score fields with one CASE UPDATE per chunk of leads, then today's history rows in bulk.
-	Returns the number of statements issued."""
+	"""Write score fields with one CASE UPDATE per chunk of leads, today's history rows in bulk, and the
+	trends. Returns the number of statements issued."""
 	if not updates:
 		return 0
-	lead = frappe.qb.DocType("CRM Lead")
-	statements = 0
 	today = now_datetime().date()
-	for start in range(0, len(updates), SCORE_CHUNK):
-		chunk = updates[start : start + SCORE_CHUNK]
-		query = frappe.qb.update(lead)
-		for field, attr in (
-			("tf_engagement_score", "score"),
-			("tf_engagement_grade", "grade"),
-			("tf_temperature", "temperature"),
-			("tf_activity_score", "activity_score"),
-			("tf_scored_at", "scored_at"),
-		):
-			case = Case()
-			for u in chunk:
-				value = getattr(u, attr)
-				case = case.when(
-					lead.name == u.lead, value.replace(tzinfo=None) if attr == "scored_at" else value
-				)
-			query = query.set(lead[field], case.else_(lead[field]))
-		if last_activity:
-			case = Case()
-			for u in chunk:
-				when = last_activity.get(u.lead)
-				case = case.when(lead.name == u.lead, when.replace(tzinfo=None) if when else None)
-			query = query.set(lead.tf_last_activity_at, case.else_(lead.tf_last_activity_at))
-		query.where(lead.name.isin([u.lead for u in chunk])).run()
-		statements += 1
-		history = frappe.qb.DocType("Lead Score History")
-		insert = frappe.qb.into(history).columns(
-			history.name,
-			history.creation,
-			history.modified,
-			history.owner,
-			history.crm_lead,
-			history.day,
-			history.score,
-		)
-		now = now_datetime()
-		for u in chunk:
-			name = hashlib.sha256(f"{u.lead}|{today}".encode()).hexdigest()[:20]
-			insert = insert.insert(name, now, now, "Administrator", u.lead, today, u.score)
-		insert.on_duplicate_key_update(history.score, Values(history.score)).run()
-		statements += 1
-		statements += _write_trends([u.lead for u in chunk], today)
-	return statements
-
-
-def _write_trends(leads: list[str], today) -> int:
-	history = frappe.qb.DocType("Lead Score History")
-	rows = (
-		frappe.qb.from_(history)
-		.select(history.crm_lead, history.day, history.score)
-		.where(history.crm_lead.isin(leads) & (history.day >= today - timedelta(days=40)))
-		.orderby(history.day)
-		.run()
+	fields = {
+		"tf_engagement_score": {u.lead: u.score for u in updates},
+		"tf_engagement_grade": {u.lead: u.grade for u in updates},
+		"tf_temperature": {u.lead: u.temperature for u in updates},
+		"tf_activity_score": {u.lead: u.activity_score for u in updates},
+		"tf_scored_at": {u.lead: u.scored_at.replace(tzinfo=None) for u in updates},
+	}
+	if last_activity:
+		fields["tf_last_activity_at"] = {
+			u.lead: last_activity[u.lead].replace(tzinfo=None) if last_activity.get(u.lead) else None
+			for u in updates
+		}
+	update_by_name("CRM Lead", fields)
+	now = now_datetime()
+	history = [
+		[
+			hashlib.sha256(f"{u.lead}|{today}".encode()).hexdigest()[:20],
+			now,
+			now,
+			"Administrator",
+			u.lead,
+			today,
+			u.score,
+		]
+		for u in updates
+	]
+	insert_rows(
+		"Lead Score History",
+		["name", "creation", "modified", "owner", "crm_lead", "day", "score"],
+		history,
+		on_duplicate="`score` = VALUES(`score`), `modified` = VALUES(`modified`)",
 	)
-	by_lead: dict[str, list] = {}
-	for lead_name, day, value in rows:
-		by_lead.setdefault(lead_name, []).append((day, value))
-	lead = frappe.qb.DocType("CRM Lead")
-	case = Case()
-	for name in leads:
-		case = case.when(lead.name == name, scoring.trend(by_lead.get(name, []), today))
-	frappe.qb.update(lead).set(lead.tf_engagement_trend, case.else_(lead.tf_engagement_trend)).where(
-		lead.name.isin(leads)
-	).run()
-	return 2
+	trends = _trends([u.lead for u in updates], today)
+	update_by_name("CRM Lead", {"tf_engagement_trend": trends})
+	chunks = -(-len(updates) // UPDATE_CHUNK)
+	return chunks * 2 + -(-len(updates) // INSERT_CHUNK) + chunks
+
+
+def _trends(leads: list[str], today) -> dict[str, str]:
+	"""increasing / stable / declining for each lead, from its last 28 days of history (engine rule)."""
+	by_lead: dict[str, list] = {name: [] for name in leads}
+	for start in range(0, len(leads), INSERT_CHUNK):
+		chunk = leads[start : start + INSERT_CHUNK]
+		for lead, day, value in frappe.db.sql(
+			f"""SELECT `crm_lead`, `day`, `score` FROM `tabLead Score History`
+			WHERE `crm_lead` IN ({", ".join(["%s"] * len(chunk))}) AND `day` >= %s ORDER BY `day`""",
+			[*chunk, today - timedelta(days=40)],
+		):
+			by_lead[lead].append((day, value))
+	return {lead: scoring.trend(rows, today) for lead, rows in by_lead.items()}
 
 
 # --- retention and erasure ----------------------------------------------------------------------------
