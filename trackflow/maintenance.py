@@ -219,7 +219,7 @@ def decay_scores() -> dict:
 
 def write_scores(updates: list, last_activity: dict | None = None) -> int:
 	"""Write score fields with one CASE UPDATE per chunk of leads, today's history rows in bulk, and the
-	trends. Returns the number of statements issued."""
+	trends. Returns the number of statements issued (reads included)."""
 	if not updates:
 		return 0
 	today = now_datetime().date()
@@ -257,8 +257,8 @@ def write_scores(updates: list, last_activity: dict | None = None) -> int:
 	)
 	trends = _trends([u.lead for u in updates], today)
 	update_by_name("CRM Lead", {"tf_engagement_trend": trends})
-	chunks = -(-len(updates) // UPDATE_CHUNK)
-	return chunks * 2 + -(-len(updates) // INSERT_CHUNK) + chunks
+	# score UPDATEs and trend UPDATEs per UPDATE_CHUNK; history upserts and history reads per INSERT_CHUNK
+	return 2 * -(-len(updates) // UPDATE_CHUNK) + 2 * -(-len(updates) // INSERT_CHUNK)
 
 
 def _trends(leads: list[str], today) -> dict[str, str]:

@@ -685,23 +685,13 @@ def _doc_attribute_problems(root, info, doc_arg, doctype, every, some, own) -> l
 
 
 def _custom_fields(app: App) -> dict[str, set[str]]:
-	"""Custom fields the app declares in install.py's CUSTOM_FIELDS literal (doctype -> fieldnames)."""
-	path = app.package / "install.py"
+	"""Custom fields the app adds to CRM doctypes (integrations/crm_custom_fields.json: doctype -> fieldnames)."""
+	path = app.package / "integrations" / "crm_custom_fields.json"
 	if not path.exists():
 		return {}
-	for node in ast.parse(path.read_text()).body:
-		target = (
-			node.target
-			if isinstance(node, ast.AnnAssign)
-			else (node.targets[0] if isinstance(node, ast.Assign) else None)
-		)
-		if isinstance(target, ast.Name) and target.id == "CUSTOM_FIELDS" and node.value is not None:
-			try:
-				data = ast.literal_eval(node.value)
-			except ValueError:
-				return {}
-			return {dt: {f["fieldname"] for f in fields} for dt, fields in data.items()}
-	return {}
+	data = json.loads(path.read_text())
+	names = {field["fieldname"] for field in data.get("fields", [])}
+	return dict.fromkeys(data.get("insert_after", {}), names)
 
 
 def _body_fingerprint(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:

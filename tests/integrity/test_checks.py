@@ -19,8 +19,8 @@ scheduler_events = {"hourly": ["trackflow.tasks.hourly"], "cron": {"* * * * *": 
 CLEAN_FILES = {
 	"trackflow/__init__.py": "",
 	"trackflow/modules.txt": "TrackFlow\n",
-	"trackflow/install.py": 'ROLE = "Campaign Manager"\nCUSTOM_FIELDS = {"CRM Deal": [{"fieldname": "tf_channel"}]}\n'
-	"def after_install():\n\tpass\n",
+	"trackflow/install.py": 'ROLE = "Campaign Manager"\n\n\ndef after_install():\n\tpass\n',
+	"trackflow/integrations/crm_custom_fields.json": '{"insert_after": {"CRM Deal": "lead_name"}, "fields": [{"fieldname": "tf_channel"}]}',
 	"trackflow/permissions.py": "def has_app_permission():\n\treturn True\n",
 	"trackflow/tasks.py": "def hourly():\n\tpass\n\n\ndef every_minute():\n\tpass\n",
 	"trackflow/integrations/__init__.py": "",
