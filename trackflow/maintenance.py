@@ -69,8 +69,11 @@ def refresh_counters() -> int:
 
 def expire_links() -> list[str]:
 	"""Daily: links past their expiry date become Expired (their fallback still answers)."""
+	# "is set" too: Frappe compares IFNULL(expires_at, '0001-01-01') and would expire links with no expiry.
 	expired = frappe.get_all(
-		"Tracked Link", filters={"status": "Active", "expires_at": ("<", now_datetime())}, pluck="name"
+		"Tracked Link",
+		filters=[["status", "=", "Active"], ["expires_at", "is", "set"], ["expires_at", "<", now_datetime()]],
+		pluck="name",
 	)
 	for name in expired:
 		frappe.db.set_value("Tracked Link", name, "status", "Expired")

@@ -94,7 +94,9 @@ class TestMaintenance(TrackFlowTestCase):
 		from trackflow.trackflow.doctype.tracked_link.test_tracked_link import make_link
 
 		link = make_link(expires_at=add_to_date(now_datetime(), days=-1))
+		forever = make_link()  # no expiry date: never expired
 		self.assertIn(link.name, maintenance.expire_links())
+		self.assertEqual(frappe.db.get_value("Tracked Link", forever.name, "status"), "Active")
 		self.assertEqual(frappe.db.get_value("Tracked Link", link.name, "status"), "Expired")
 		self.assertEqual(maintenance.expire_links(), [])
 		maintenance.refresh_counters()
