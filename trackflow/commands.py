@@ -96,6 +96,22 @@ def stats_command(context):
 			)
 		for status in ("pending", "error"):
 			click.echo(f"conversions {status:<10} {frappe.db.count('Conversion', {'status': status}):>12,}")
+		for row in frappe.get_all(
+			"Conversion Delivery",
+			fields=["destination", "status", "count(name) as n"],
+			group_by="destination, status",
+		):
+			click.echo(f"deliveries {row.destination} {row.status:<16} {row.n:>8,}")
+		for destination in frappe.get_all("Conversion Destination", pluck="name"):
+			last = frappe.get_all(
+				"Conversion Delivery",
+				filters={"destination": destination, "status": ("in", ["failed", "retrying"])},
+				fields=["modified", "response_excerpt"],
+				order_by="modified desc",
+				limit=1,
+			)
+			if last:
+				click.echo(f"last error {destination}: {last[0].modified} {last[0].response_excerpt[:200]}")
 		for job in frappe.get_all(
 			"Scheduled Job Type",
 			filters={"method": ("like", "trackflow.%")},
@@ -270,6 +286,22 @@ def export_credits_command(context, since: str | None, model: str | None, output
 		click.echo(f"{len(rows)} ledger rows written to {output}")
 
 
+@trackflow_group.command("send-test-event")
+@click.argument("destination")
+@pass_context
+def send_test_event_command(context, destination: str):
+	"""Send a test event to a Conversion Destination and print the platform's answer."""
+	from trackflow.forwarding import send_test_conversion
+
+	with site_connection(context):
+		if not frappe.db.exists("Conversion Destination", destination):
+			raise frappe.ValidationError(f"No Conversion Destination named {destination}")
+		result = send_test_conversion(destination)
+		click.echo(f"{result['status']} (HTTP {result['http_status']}): {result['response']}")
+		if result["status"] not in ("sent",):
+			sys.exit(1)
+
+
 @trackflow_group.command("doctor")
 @pass_context
 def doctor_command(context):
@@ -312,6 +344,9 @@ def doctor_command(context):
 		for script in FORM_SCRIPTS:
 			if not frappe.db.exists("CRM Form Script", script):
 				problems.append(f"CRM Form Script {script} is missing: bench --site SITE migrate")
+		failed = frappe.db.count("Conversion Delivery", {"status": "failed"})
+		if failed:
+			problems.append(f"{failed} conversion deliveries failed: see Conversion Delivery (status failed)")
 		if not frappe.get_all("Attribution Model", {"active": 1}):
 			problems.append("no active Attribution Model: activate one in TrackFlow")
 		errors = frappe.db.count(

@@ -78,6 +78,8 @@ scheduler_events = {
 	"cron": {
 		# drain the click and collect queues into the database (deduplicated: one drain per stream)
 		"* * * * *": ["trackflow.tasks.drain_queues"],
+		# send due conversion deliveries to Meta / GA4 (retries wait for their next attempt time)
+		"*/5 * * * *": ["trackflow.forwarding.send_due_deliveries"],
 	},
 	"hourly": [
 		# conversions a failed CRM handler missed, attribution pending or due for a retry, exact counters

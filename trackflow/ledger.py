@@ -81,6 +81,9 @@ def save_conversion(
 			}
 		).insert(ignore_permissions=True)
 	enqueue_attribution(doc.name)
+	from trackflow.forwarding import enqueue_deliveries
+
+	enqueue_deliveries(doc.name)
 	if doc.crm_lead:
 		from trackflow.maintenance import enqueue_rescore
 
