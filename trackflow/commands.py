@@ -111,7 +111,9 @@ def stats_command(context):
 				limit=1,
 			)
 			if last:
-				click.echo(f"last error {destination}: {last[0].modified} {last[0].response_excerpt[:200]}")
+				click.echo(
+					f"last error {destination}: {last[0].modified} {(last[0].response_excerpt or '')[:200]}"
+				)
 		for job in frappe.get_all(
 			"Scheduled Job Type",
 			filters={"method": ("like", "trackflow.%")},
@@ -297,8 +299,11 @@ def send_test_event_command(context, destination: str):
 		if not frappe.db.exists("Conversion Destination", destination):
 			raise frappe.ValidationError(f"No Conversion Destination named {destination}")
 		result = send_test_conversion(destination)
-		click.echo(f"{result['status']} (HTTP {result['http_status']}): {result['response']}")
-		if result["status"] not in ("sent",):
+		click.echo(
+			f"{result['platform']} ({result['mode']}): {result['event_name']} {result['status']}"
+			f" (HTTP {result['http_status']}): {result['response']}"
+		)
+		if result["status"] != "sent":
 			sys.exit(1)
 
 
@@ -347,6 +352,12 @@ def doctor_command(context):
 		failed = frappe.db.count("Conversion Delivery", {"status": "failed"})
 		if failed:
 			problems.append(f"{failed} conversion deliveries failed: see Conversion Delivery (status failed)")
+		overdue = frappe.db.count(
+			"Conversion Delivery",
+			{"status": "queued", "next_attempt_at": ("<", frappe.utils.add_to_date(None, hours=-1))},
+		)
+		if overdue:
+			problems.append(f"{overdue} conversion deliveries waited over an hour: is the scheduler running?")
 		if not frappe.get_all("Attribution Model", {"active": 1}):
 			problems.append("no active Attribution Model: activate one in TrackFlow")
 		errors = frappe.db.count(

@@ -81,9 +81,14 @@ def save_conversion(
 			}
 		).insert(ignore_permissions=True)
 	enqueue_attribution(doc.name)
-	from trackflow.forwarding import enqueue_deliveries
-
-	enqueue_deliveries(doc.name)
+	# Deliveries to the ad platforms are created by a job after the commit, never in CRM's transaction.
+	frappe.enqueue(
+		"trackflow.forwarding.queue_deliveries",
+		job_id=f"trackflow-deliveries-{doc.name}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		conversion_name=doc.name,
+	)
 	if doc.crm_lead:
 		from trackflow.maintenance import enqueue_rescore
 

@@ -6,9 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest.mock import patch
+from urllib.parse import parse_qs
 
 import frappe
 from frappe.utils import add_to_date, now_datetime
@@ -20,27 +23,34 @@ from trackflow.trackflow.doctype.conversion.test_conversion import conversion_of
 from trackflow.trackflow.doctype.trackflow_settings.test_trackflow_settings import make_user
 
 TOKEN = "EAAB-secret-token-for-tests"
+GA4_SECRET = "ga4-secret-for-tests"
 
 
 class StandIn:
-	"""Meta's /{version}/{dataset}/events on 127.0.0.1: answers with the scripted statuses, then 200."""
+	"""Meta's /{version}/{dataset}/events and GA4's /mp/collect and /debug/mp/collect on 127.0.0.1: answers
+	with the scripted statuses, then 200 (GA4: 204; validation: the scripted validation messages)."""
 
 	def __init__(self, statuses=()):
 		self.statuses = list(statuses)
-		self.bodies: list[dict] = []
+		self.validation_messages: list[dict] = []
+		self.requests: list[tuple[str, dict, dict]] = []  # (path, query, body)
 		stand_in = self
 
 		class Handler(BaseHTTPRequestHandler):
 			def do_POST(self):
 				body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-				stand_in.bodies.append(body)
+				path, _, query = self.path.partition("?")
+				stand_in.requests.append((path, parse_qs(query), body))
 				status = stand_in.statuses.pop(0) if stand_in.statuses else 200
-				answer = (
-					{"events_received": len(body.get("data", []))}
-					if status == 200
-					else {"error": {"message": "x"}}
-				)
-				data = json.dumps(answer).encode()
+				if status != 200:
+					answer = {"error": {"message": "stand-in failure", "code": 2}}
+				elif path.startswith("/debug/"):
+					answer = {"validationMessages": stand_in.validation_messages}
+				elif path.endswith("/events"):
+					answer = {"events_received": len(body.get("data", [])), "fbtrace_id": "StandIn1"}
+				else:
+					status, answer = 204, None
+				data = json.dumps(answer).encode() if answer is not None else b""
 				self.send_response(status)
 				self.send_header("Content-Type", "application/json")
 				self.send_header("Content-Length", str(len(data)))
@@ -54,8 +64,13 @@ class StandIn:
 		threading.Thread(target=self.server.serve_forever, daemon=True).start()
 		self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
+	@property
+	def bodies(self) -> list[dict]:
+		return [body for _, _, body in self.requests]
+
 	def close(self):
 		self.server.shutdown()
+		self.server.server_close()
 
 
 def make_destination(url: str, **fields):
@@ -75,6 +90,36 @@ def make_destination(url: str, **fields):
 	).insert()
 
 
+def make_ga4_destination(url: str, **fields):
+	return frappe.get_doc(
+		{
+			"doctype": "Conversion Destination",
+			"destination_name": f"TF GA4 {secrets.token_hex(3)}",
+			"platform": "GA4 Measurement Protocol",
+			"enabled": 1,
+			"api_base_url": url,
+			"ga4_measurement_id": "G-TESTSTAND1",
+			"ga4_api_secret": GA4_SECRET,
+			"send_hashed_contact_data": 1,
+			**fields,
+		}
+	).insert()
+
+
+def delivery_rows(conversion: str) -> list:
+	return frappe.get_all(
+		"Conversion Delivery", {"conversion": conversion}, ["destination", "status", "event_name"]
+	)
+
+
+def readme_webhook_json() -> str:
+	"""The example Webhook body in the README's forwarding section, exactly as documented."""
+	with open(os.path.join(frappe.get_app_path("trackflow"), "..", "README.md"), encoding="utf-8") as readme:
+		text = readme.read()
+	example = text[text.index("**Generic webhooks**") :]
+	return example.split("```\n", 2)[1].strip()
+
+
 class TestForwarding(TrackFlowTestCase):
 	def setUp(self):
 		self.stand_in = StandIn()
@@ -90,6 +135,78 @@ class TestForwarding(TrackFlowTestCase):
 		deal = frappe.get_doc({"doctype": "CRM Deal", "lead": lead.name, "status": "Qualification"}).insert()
 		win(deal, value)
 		return lead, conversion_of(f"deal_won:{deal.name}")
+
+	def test_deal_won_queues_one_delivery_per_enabled_destination(self):
+		meta_destination = make_destination(self.stand_in.url)
+		ga4_destination = make_ga4_destination(self.stand_in.url)
+		make_destination(self.stand_in.url, enabled=0)
+		jobs = []
+		with patch("frappe.enqueue", side_effect=lambda method, **kw: jobs.append((method, kw))):
+			_, conversion = self.won_conversion()
+		queued = [kw for method, kw in jobs if method == "trackflow.forwarding.queue_deliveries"]
+		job = next(kw for kw in queued if kw["conversion_name"] == conversion.name)
+		self.assertTrue(job["enqueue_after_commit"] and job["deduplicate"])  # never in CRM's transaction
+		self.assertEqual(job["job_id"], f"trackflow-deliveries-{conversion.name}")
+
+		self.assertEqual(
+			sorted(queue_deliveries(conversion.name)), sorted([meta_destination.name, ga4_destination.name])
+		)
+		rows = {row.destination: row for row in delivery_rows(conversion.name)}
+		self.assertEqual(set(rows), {meta_destination.name, ga4_destination.name})
+		self.assertEqual({row.status for row in rows.values()}, {"queued"})
+		self.assertEqual(rows[meta_destination.name].event_name, "Purchase")
+		self.assertEqual(rows[ga4_destination.name].event_name, "purchase")
+
+		# saving the won deal again records no new conversion and queues nothing more
+		jobs.clear()
+		deal = frappe.get_doc("CRM Deal", conversion.crm_deal)
+		with patch("frappe.enqueue", side_effect=lambda method, **kw: jobs.append((method, kw))):
+			deal.save()
+		self.assertEqual(queue_deliveries(conversion.name), [])
+		self.assertEqual(len(delivery_rows(conversion.name)), 2)
+		with self.assertRaises(frappe.UniqueValidationError):  # the unique index, below the existence check
+			frappe.get_doc(
+				{
+					"doctype": "Conversion Delivery",
+					"conversion": conversion.name,
+					"destination": meta_destination.name,
+				}
+			).insert(ignore_permissions=True)
+
+	def test_both_platforms_receive_the_won_deal(self):
+		meta_destination = make_destination(self.stand_in.url)
+		ga4_destination = make_ga4_destination(self.stand_in.url)
+		lead, conversion = self.won_conversion(value=1200)
+		queue_deliveries(conversion.name)
+		self.assertEqual(send_due_deliveries().get("sent"), 2)
+		self.assertEqual({row.status for row in delivery_rows(conversion.name)}, {"sent"})
+		by_path = {path: (query, body) for path, query, body in self.stand_in.requests}
+		self.assertEqual(set(by_path), {"/v21.0/1234567890/events", "/mp/collect"})
+		query, body = by_path["/mp/collect"]
+		self.assertEqual(query["measurement_id"], ["G-TESTSTAND1"])
+		event = body["events"][0]
+		self.assertEqual(event["name"], "purchase")
+		self.assertEqual(event["params"]["transaction_id"], conversion.idempotency_key)
+		self.assertEqual(event["params"]["value"], 1200)
+		self.assertEqual(
+			body["user_data"]["sha256_email_address"],
+			[hashlib.sha256(lead.email.strip().lower().encode()).hexdigest()],
+		)
+		sent = frappe.get_all(
+			"Conversion Delivery",
+			{"conversion": conversion.name},
+			["destination", "http_status", "sent_at", "attempts", "response_excerpt"],
+		)
+		for row in sent:
+			self.assertEqual(row.attempts, 1)
+			self.assertTrue(row.sent_at)
+			self.assertNotIn(GA4_SECRET, row.response_excerpt or "")
+		self.assertEqual(
+			{row.destination: row.http_status for row in sent},
+			{meta_destination.name: 200, ga4_destination.name: 204},
+		)
+		self.assertNotIn("sent", send_due_deliveries())  # nothing due any more
+		self.assertEqual(len(self.stand_in.requests), 2)
 
 	def test_won_deal_is_delivered_once_despite_two_failures(self):
 		destination = make_destination(self.stand_in.url)
@@ -139,22 +256,115 @@ class TestForwarding(TrackFlowTestCase):
 		send_due_deliveries()
 		self.assertEqual(self.stand_in.bodies, [])
 
+	def test_opt_in_site_without_consent_is_skipped(self):
+		make_destination(self.stand_in.url)
+		site = frappe.get_doc(
+			{
+				"doctype": "TrackFlow Site",
+				"site_name": f"tf-{secrets.token_hex(3)}",
+				"allowed_domains": "example.com",
+				"consent_mode": "opt-in",
+			}
+		).insert()
+		lead, conversion = self.won_conversion()
+		frappe.get_doc(
+			{"doctype": "TrackFlow Visitor", "crm_lead": lead.name, "consent": "unknown", "site": site.name}
+		).insert(set_name=secrets.token_hex(16))
+		queue_deliveries(conversion.name)
+		row = frappe.db.get_value(
+			"Conversion Delivery",
+			{"conversion": conversion.name},
+			["status", "response_excerpt"],
+			as_dict=True,
+		)
+		self.assertEqual(row.status, "skipped_consent")
+		self.assertIn("opt-in", row.response_excerpt)
+
 	def test_secrets_and_permissions(self):
+		from frappe.client import get as client_get
+		from frappe.client import get_list as client_get_list
+
 		destination = make_destination(self.stand_in.url)
+		ga4_destination = make_ga4_destination(self.stand_in.url)
 		stored = frappe.get_doc("Conversion Destination", destination.name)
 		self.assertNotEqual(stored.meta_access_token, TOKEN)
 		self.assertEqual(stored.get_password("meta_access_token"), TOKEN)
-		frappe.set_user(make_user("tf-campaigns@example.com", ["Campaign Manager"]))
-		self.assertFalse(frappe.has_permission("Conversion Destination", "read"))
-		with self.assertRaises(frappe.PermissionError):
-			send_test_event(destination.name)
+		self.assertEqual(ga4_destination.get_password("ga4_api_secret"), GA4_SECRET)
+		frappe.set_user(make_user("tf-forwarding-manager@example.com", ["TrackFlow Manager"]))
+		self.assertTrue(frappe.has_permission("Conversion Destination", "write"))
+		for name in (destination.name, ga4_destination.name):
+			seen = json.dumps(
+				[
+					frappe.get_doc("Conversion Destination", name).as_dict(),
+					client_get("Conversion Destination", name),
+					client_get_list("Conversion Destination", fields=["*"], filters={"name": name}),
+				],
+				default=str,
+			)
+			self.assertNotIn(TOKEN, seen)
+			self.assertNotIn(GA4_SECRET, seen)
+		for roles in (["Campaign Manager"], ["Sales Manager"], ["Sales User"]):
+			frappe.set_user(make_user(f"tf-{roles[0].lower().replace(' ', '-')}@example.com", roles))
+			self.assertFalse(frappe.has_permission("Conversion Destination", "read"), roles)
+			with self.assertRaises(frappe.PermissionError):
+				client_get("Conversion Destination", destination.name)
+			with self.assertRaises(frappe.PermissionError):
+				send_test_event(destination.name)
+			# frappe.only_for lets everyone through in tests: check the role gate itself too
+			frappe.flags.in_test = False
+			try:
+				with self.assertRaises(frappe.PermissionError):
+					send_test_event(destination.name)
+			finally:
+				frappe.flags.in_test = True
+		self.assertEqual(self.stand_in.requests, [])
 
 	def test_send_test_event(self):
-		destination = make_destination(self.stand_in.url, meta_test_event_code="TEST123")
+		destination = make_destination(self.stand_in.url, meta_test_event_code="TEST123", enabled=0)
 		result = send_test_event(destination.name)
-		self.assertEqual(result["status"], "sent")
+		self.assertEqual((result["status"], result["http_status"]), ("sent", 200))
+		self.assertIn("events_received", result["response"])
+		self.assertEqual(len(self.stand_in.requests), 1)
 		self.assertEqual(self.stand_in.bodies[-1]["test_event_code"], "TEST123")
 		self.assertNotIn(TOKEN, json.dumps(result))
+		self.assertFalse(frappe.db.exists("Conversion Delivery", {"destination": destination.name}))
+
+	def test_send_test_event_shows_ga4_validation_messages(self):
+		destination = make_ga4_destination(self.stand_in.url, ga4_validation_mode=1)
+		self.stand_in.validation_messages = [
+			{
+				"fieldPath": "events[0].params.currency",
+				"description": "Currency code is invalid.",
+				"validationCode": "VALUE_INVALID",
+			}
+		]
+		result = send_test_event(destination.name)
+		path, query, _ = self.stand_in.requests[-1]
+		self.assertEqual(path, "/debug/mp/collect")
+		self.assertEqual(query["api_secret"], [GA4_SECRET])  # the platform gets it, the user never does
+		self.assertEqual(result["status"], "failed")
+		self.assertIn("Currency code is invalid", result["response"])
+		self.assertNotIn(GA4_SECRET, json.dumps(result))
+
+		self.stand_in.validation_messages = []
+		self.assertEqual(send_test_event(destination.name)["status"], "sent")
+
+	def test_send_test_event_command(self):
+		from click.testing import CliRunner
+
+		from trackflow.commands import trackflow_group
+
+		destination = make_destination(self.stand_in.url, meta_test_event_code="TEST123")
+		result = CliRunner().invoke(
+			trackflow_group,
+			["send-test-event", destination.name],
+			obj={"sites": [frappe.local.site], "profile": False},
+		)
+		if not getattr(frappe.local, "db", None):
+			frappe.connect()
+		self.assertEqual(result.exit_code, 0, result.output)
+		self.assertIn("sent", result.output)
+		self.assertNotIn(TOKEN, result.output)
 
 	def test_documented_webhook_signature(self):
 		"""README: Frappe's Webhook on Conversion signs the body with HMAC-SHA256 (base64)."""
@@ -168,13 +378,23 @@ class TestForwarding(TrackFlowTestCase):
 				"webhook_docevent": "after_insert",
 				"request_url": self.stand_in.url,
 				"request_structure": "JSON",
-				"webhook_json": '{"conversion": "{{ doc.name }}", "type": "{{ doc.conversion_type }}"}',
+				"webhook_json": readme_webhook_json(),
 				"enable_security": 1,
 				"webhook_secret": "shh",
 			}
 		).insert(set_name=f"TF webhook {secrets.token_hex(3)}")
 		data = get_webhook_data(conversion, webhook)
-		self.assertEqual(data, {"conversion": conversion.name, "type": "deal_won"})
+		self.assertEqual(
+			data,
+			{
+				"conversion": conversion.name,
+				"type": "deal_won",
+				"value": 2500,
+				"currency": conversion.currency or "",
+				"lead": conversion.crm_lead,
+				"deal": conversion.crm_deal,
+			},
+		)
 		signature = get_webhook_headers(conversion, webhook)["X-Frappe-Webhook-Signature"]
 		expected = base64.b64encode(hmac.new(b"shh", json.dumps(data).encode(), hashlib.sha256).digest())
 		self.assertEqual(signature, expected)
