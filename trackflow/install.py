@@ -73,7 +73,13 @@ UNIQUE_INDEXES = {
 	"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])],
 	"Lead Score History": [("unique_lead_day", ["crm_lead", "day"])],
 }
-INDEXES = {"Click Event": [("link_time", ["tracked_link", "clicked_at"])]}
+INDEXES = {
+	"Click Event": [
+		("link_time", ["tracked_link", "clicked_at"]),
+		# covers Campaign Performance's click aggregation (index-only range scan; benchmarks/README.md, Reports)
+		("campaign_time_visitor", ["campaign", "clicked_at", "is_bot", "visitor_id"]),
+	]
+}
 
 
 def ensure_indexes():

@@ -6,6 +6,7 @@ import frappe
 from frappe import _
 from frappe.query_builder.functions import Sum
 from frappe.utils import date_diff, format_date, get_url, now_datetime
+from frappe.utils.pdf import get_pdf
 
 from trackflow.engine import pdf as pdf_engine
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
@@ -132,12 +133,8 @@ def build_attribution_pdf(
 ) -> str:
 	"""Render, finish and save the PDF (permission already checked); returns the private file's URL."""
 	context = report_context(campaign, deal, from_date, to_date, model)
-	body = frappe.utils.pdf.get_pdf(
-		frappe.render_template(TEMPLATE, {**context, "part": "body"}), PDF_OPTIONS
-	)
-	cover = frappe.utils.pdf.get_pdf(
-		frappe.render_template(TEMPLATE, {**context, "part": "cover"}), PDF_OPTIONS
-	)
+	body = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "body"}), PDF_OPTIONS)
+	cover = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "cover"}), PDF_OPTIONS)
 	data = pdf_engine.finish_pdf(
 		body,
 		cover=cover,

@@ -1,0 +1,234 @@
+"""Campaign Performance over 1M clicks and 10k conversions, and the PDF of one campaign, on a real site.
+
+Run from the bench directory (inserts tagged synthetic rows, measures, and deletes them again):
+    env/bin/python apps/trackflow/benchmarks/reports/bench_campaign_performance.py --site SITE
+Options: --clicks 1000000 --conversions 10000 --campaigns 50 --runs 5 --keep (leave the rows for EXPLAIN),
+--cleanup (only delete the rows of an earlier --keep run).
+
+Data (every name starts with "rpbench-", which --cleanup deletes): 50 Link Campaigns; clicks spread evenly
+over the last 120 days (2 % bots, visitors drawn from 300k ids); one session Touchpoint per 20 clicks;
+Campaign Spend per campaign and day; conversions (50 % lead_created, 30 % deal_created, 20 % deal_won)
+with 1-3 ledger rows each for the default model and for Linear. Then Campaign Performance's execute()
+for the last 90 days (target < 1 s), and generate_attribution_pdf for one campaign (target < 3 s).
+"""
+
+import argparse
+import os
+import random
+import statistics
+import time
+from datetime import timedelta
+
+TAG = "rpbench-"
+DAYS = 120
+RANGE_DAYS = 90
+
+
+def main():
+	parser = argparse.ArgumentParser()
+	parser.add_argument("--site", required=True)
+	parser.add_argument("--clicks", type=int, default=1_000_000)
+	parser.add_argument("--conversions", type=int, default=10_000)
+	parser.add_argument("--campaigns", type=int, default=50)
+	parser.add_argument("--runs", type=int, default=5)
+	parser.add_argument("--keep", action="store_true", help="leave the rows in place")
+	parser.add_argument("--cleanup", action="store_true", help="only delete the rows of an earlier run")
+	args = parser.parse_args()
+	os.chdir("sites")  # run from the bench directory
+	import frappe
+
+	frappe.init(site=args.site)
+	frappe.connect()
+	frappe.set_user("Administrator")
+	try:
+		if args.cleanup:
+			cleanup()
+			return
+		generate(args.campaigns, args.clicks, args.conversions)
+		bench_report(args.runs)
+		bench_pdf()
+	finally:
+		if not args.keep and not args.cleanup:
+			cleanup()
+		frappe.destroy()
+
+
+def insert(doctype: str, fields: list[str], rows: list[list]) -> None:
+	import frappe
+
+	from trackflow.bulk import insert_rows
+
+	insert_rows(doctype, fields, rows, ignore_duplicates=False)
+	frappe.db.commit()
+
+
+def generate(campaigns: int, clicks: int, conversions: int) -> None:
+	import frappe
+	from frappe.utils import add_days, now_datetime, nowdate
+
+	from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+
+	rng = random.Random(11)
+	now = now_datetime()
+	start = now - timedelta(days=DAYS)
+	names = [f"{TAG}campaign-{i:03d}" for i in range(campaigns)]
+	channels = ["email", "paid_search", "paid_social", "display", "qr"]
+	started = time.perf_counter()
+	base = ["name", "creation", "modified", "owner", "modified_by"]
+	insert(
+		"Link Campaign",
+		[*base, "campaign_name", "status", "channel", "currency"],
+		[[n, now, now, "Administrator", "Administrator", n, "Active", channels[i % 5], "USD"] for i, n in enumerate(names)],
+	)  # fmt: skip
+	spend = []
+	for i, name in enumerate(names):
+		for day in range(DAYS):
+			date = add_days(nowdate(), -day)
+			spend.append([f"{TAG}spend-{i:03d}-{day:03d}", now, now, "Administrator", "Administrator", name, date, rng.randint(10, 500), "USD", "Manual"])  # fmt: skip
+	insert("Campaign Spend", [*base, "campaign", "date", "amount", "currency", "source"], spend)
+	click_fields = [*base, "campaign", "clicked_at", "visitor_id", "is_bot", "variant"]
+	touch_fields = [*base, "occurred_at", "touch_type", "channel", "link_campaign", "source"]
+	batch, touches = [], []
+	seconds = DAYS * 86400
+	for i in range(clicks):
+		campaign = names[i % campaigns]
+		at = start + timedelta(seconds=rng.random() * seconds)
+		batch.append([f"{TAG}c{i:08d}", at, at, "Guest", "Guest", campaign, at, f"v{rng.randrange(300_000):06d}", int(rng.random() < 0.02), None])  # fmt: skip
+		if i % 20 == 0:
+			touches.append([f"{TAG}t{i:08d}", at, at, "Guest", "Guest", at, "session", channels[i % 5], campaign, "bench"])  # fmt: skip
+		if len(batch) == 20_000:
+			insert("Click Event", click_fields, batch)
+			batch = []
+	insert("Click Event", click_fields, batch)
+	insert("Touchpoint", touch_fields, touches)
+	print(
+		f"inserted {clicks:,} clicks, {len(touches):,} touchpoints, {len(spend):,} spend rows in {time.perf_counter() - started:.1f} s"
+	)
+
+	started = time.perf_counter()
+	models = sorted({get_settings().default_attribution_model, "Linear"})
+	conversion_fields = [*base, "conversion_type", "occurred_at", "status", "value", "currency", "exchange_rate", "value_company_currency", "company_currency", "idempotency_key"]  # fmt: skip
+	credit_fields = [*base, "conversion", "attribution_model", "conversion_type", "converted_at", "touchpoint", "touched_at", "channel", "campaign", "weight", "credited_value", "currency", "credited_value_company", "company_currency", "engine_version"]  # fmt: skip
+	rows, credits = [], []
+	for i in range(conversions):
+		kind = "lead_created" if i % 10 < 5 else "deal_created" if i % 10 < 8 else "deal_won"
+		at = start + timedelta(seconds=rng.random() * seconds)
+		value = rng.randint(100, 5000) if kind == "deal_won" else 0
+		name = f"{TAG}conv{i:06d}"
+		rows.append([name, at, at, "Administrator", "Administrator", kind, at, "attributed", value, "USD", 1, value, "USD", f"{TAG}{kind}:{i}"])  # fmt: skip
+		touched = rng.sample(names, rng.randint(1, 3))
+		for model in models:
+			weights = [1.0] if model != "Linear" else [1 / len(touched)] * len(touched)
+			for j, (campaign, weight) in enumerate(
+				zip(touched if model == "Linear" else touched[:1], weights, strict=True)
+			):
+				credits.append([f"{TAG}cr{i:06d}-{model[:3]}-{j}", at, at, "Administrator", "Administrator", name, model, kind, at, None, at - timedelta(days=1), channels[j], campaign, weight, value * weight, "USD", value * weight, "USD", "bench"])  # fmt: skip
+	insert("Conversion", conversion_fields, rows)
+	insert("Attribution Credit", credit_fields, credits)
+	print(
+		f"inserted {conversions:,} conversions and {len(credits):,} ledger rows ({', '.join(models)}) in {time.perf_counter() - started:.1f} s"
+	)
+	frappe.db.commit()
+
+
+def bench_report(runs: int) -> None:
+	import frappe
+	from frappe.utils import add_days, nowdate
+
+	from trackflow.trackflow.report.campaign_performance import campaign_performance
+
+	filters = {"from_date": add_days(nowdate(), -(RANGE_DAYS - 1)), "to_date": nowdate()}
+	times = []
+	for _ in range(runs):
+		started = time.perf_counter()
+		_columns, data, *_rest = campaign_performance.execute(filters)
+		times.append(time.perf_counter() - started)
+	total = data[-1]
+	print(
+		f"Campaign Performance, {RANGE_DAYS} days, {len(data) - 1} campaigns: first {times[0] * 1000:.0f} ms, "
+		f"median {statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms over {runs} runs; "
+		f"total clicks {total['clicks']:,}, leads {total['leads']:,}, won {total['deals_won']:,}"
+	)
+	explain(filters)
+
+
+def explain(filters: dict) -> None:
+	"""EXPLAIN of the click aggregation, the heaviest query (1M rows)."""
+	import frappe
+	from frappe.query_builder.functions import Count
+
+	from trackflow.trackflow.report.report_data import period_of
+
+	period = period_of(filters)
+	names = frappe.get_all("Link Campaign", {"name": ("like", f"{TAG}%")}, pluck="name")
+	click = frappe.qb.DocType("Click Event")
+	query = (
+		frappe.qb.from_(click)
+		.select(click.campaign, Count(click.name), Count(click.visitor_id).distinct())
+		.where(click.campaign.isin(names))
+		.where(click.clicked_at >= period.start)
+		.where(click.clicked_at < period.end)
+		.where(click.is_bot == 0)
+		.groupby(click.campaign)
+	)
+	for row in frappe.db.sql(f"EXPLAIN {query.get_sql()}", as_dict=True):
+		print(f"EXPLAIN clicks: key={row.key} type={row.type} rows={row.rows} extra={row.Extra}")
+	started = time.perf_counter()
+	frappe.db.sql(query.get_sql())
+	print(f"click aggregation alone: {(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+def bench_pdf() -> None:
+	import frappe
+	import frappe.utils.pdf  # trackflow.api.reports uses frappe.utils.pdf without importing it
+	from frappe.utils import add_days, nowdate
+
+	from trackflow.api.reports import generate_attribution_pdf, report_context
+	from trackflow.trackflow.report.report_data import default_model
+
+	campaign = f"{TAG}campaign-000"
+	from_date, to_date = add_days(nowdate(), -(RANGE_DAYS - 1)), nowdate()
+	started = time.perf_counter()
+	report_context(campaign, None, from_date, to_date, default_model())
+	print(f"PDF context (queries) for one campaign: {(time.perf_counter() - started) * 1000:.0f} ms")
+	try:
+		started = time.perf_counter()
+		result = generate_attribution_pdf(campaign=campaign, from_date=from_date, to_date=to_date)
+		print(
+			f"PDF of one campaign, {RANGE_DAYS} days: {time.perf_counter() - started:.2f} s ({result['file_url']})"
+		)
+	except Exception as error:  # wkhtmltopdf missing or broken on this bench
+		import traceback
+
+		print(f"PDF not rendered: {error!r}\n{traceback.format_exc(limit=-3)}")
+	frappe.db.commit()
+
+
+def cleanup() -> None:
+	import frappe
+
+	frappe.db.rollback()
+	for name in frappe.get_all(
+		"File",
+		{"attached_to_doctype": "Link Campaign", "attached_to_name": ("like", f"{TAG}%")},
+		pluck="name",
+	):
+		frappe.delete_doc("File", name, ignore_permissions=True, force=True)
+	frappe.db.commit()
+	for doctype in (
+		"Attribution Credit",
+		"Conversion",
+		"Touchpoint",
+		"Click Event",
+		"Campaign Spend",
+		"Link Campaign",
+	):
+		# in batches: one huge DELETE holds its locks and undo log for a long time
+		while frappe.db.sql(f"SELECT name FROM `tab{doctype}` WHERE name LIKE %s LIMIT 1", f"{TAG}%"):
+			frappe.db.sql(f"DELETE FROM `tab{doctype}` WHERE name LIKE %s LIMIT 50000", f"{TAG}%")
+			frappe.db.commit()
+	print("deleted the rpbench- rows")
+
+
+if __name__ == "__main__":
+	main()
