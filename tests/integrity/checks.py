@@ -713,6 +713,11 @@ def check_structure(root: Path) -> list[str]:
 	"""No module shadows a package; no function is implemented twice across modules."""
 	app = load_app(root)
 	problems = list(app.parse_errors)
+	for path in sorted(app.package.glob("test_*.py")):
+		# Frappe 15's test runner names a test file at the package root after the app itself, so it never runs
+		problems.append(
+			f"{path.relative_to(root)}: Frappe tests must live in a subpackage (e.g. {APP}/tests/)"
+		)
 	for path in sorted(app.package.rglob("*.py")):
 		if path.stem != "__init__" and (path.parent / path.stem).is_dir():
 			problems.append(f"{path.relative_to(root)}: shadows the package {path.stem}/ beside it")

@@ -335,6 +335,11 @@ DEFECTS = {
 		),
 		"d.amount_total is not a field of CRM Deal",
 	),
+	"Frappe test at the package root": (
+		checks.check_structure,
+		dict(files={"trackflow/test_jobs.py": "def test_x():\n\tpass\n"}),
+		"Frappe tests must live in a subpackage",
+	),
 	"module shadowing a package": (
 		checks.check_structure,
 		dict(files={"trackflow/integrations.py": "X = 1\n"}),

@@ -75,8 +75,10 @@ class TestConversionLedger(TrackFlowTestCase):
 			{"conversion": won.name},
 			["attribution_model", "credited_value", "weight", "touchpoint", "engine_version"],
 		)
-		self.assertEqual({c.attribution_model for c in credits}, set(rule_models))
-		for model in rule_models:
+		credited_models = {c.attribution_model for c in credits}
+		# every rule-based model; data-driven ones too once an earlier fit had enough data
+		self.assertLessEqual(set(rule_models), credited_models)
+		for model in credited_models:
 			rows = [c for c in credits if c.attribution_model == model]
 			self.assertEqual(len(rows), 3, model)
 			self.assertEqual(sum(Decimal(str(c.credited_value)) for c in rows), Decimal("1000.01"), model)
