@@ -119,3 +119,43 @@ class TestCommands(TrackFlowTestCase):
 		result = self.invoke("create-link", "javascript:alert(1)")
 		self.assertNotEqual(result.exit_code, 0)
 		self.assertIn("Error:", result.output)
+
+	def test_every_command_works_on_a_site(self):
+		import csv
+		import os
+		import tempfile
+
+		lead = make_lead()
+		visitor = add_journey(lead, ("email",))
+		frappe.db.set_value("TrackFlow Visitor", visitor, "email", lead.email)
+		attribute_conversion(conversion_of(f"lead_created:{lead.name}").name)
+		with tempfile.TemporaryDirectory() as folder:
+			touches = os.path.join(folder, "touches.csv")
+			with open(touches, "w", newline="") as handle:
+				writer = csv.writer(handle)
+				writer.writerow(["timestamp", "channel", "source", "email"])
+				writer.writerow(["2026-11-01 10:00:00", "offline", "trade-show", lead.email])
+			result = self.invoke("import-touchpoints", touches)
+			self.assertEqual(result.exit_code, 0, result.output)
+			self.assertTrue(frappe.db.exists("Touchpoint", {"crm_lead": lead.name, "source": "trade-show"}))
+			credits = os.path.join(folder, "credits.csv")
+			result = self.invoke("export-credits", "--output", credits)
+			self.assertEqual(result.exit_code, 0, result.output)
+			with open(credits) as handle:
+				rows = list(csv.DictReader(handle))
+			self.assertTrue(any(row["crm_lead"] == lead.name for row in rows))
+		for args in (
+			("decay-scores",),
+			("drain", "--max-seconds", "5"),
+			("recompute", "--since", "2026-01-01"),
+		):
+			result = self.invoke(*args)
+			self.assertEqual(result.exit_code, 0, (args, result.output))
+		result = self.invoke("erase-visitor", "--email", lead.email)
+		self.assertEqual(result.exit_code, 0, result.output)
+		self.assertFalse(frappe.db.exists("TrackFlow Visitor", visitor))
+		result = self.invoke("doctor")  # exits 1 here (no scheduler or workers on a test site), but reports
+		self.assertIn(result.exit_code, (0, 1))
+		self.assertTrue("✓" in result.output or "✗" in result.output, result.output)
+		result = self.invoke("erase-visitor")
+		self.assertNotEqual(result.exit_code, 0)
