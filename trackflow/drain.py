@@ -62,6 +62,7 @@ def store_collected(records: list[dict]) -> None:
 		_store_visitors(rows.visitors, site.name, tz, now)
 		_store_sessions(rows, site.name, tz, now)
 		_store_events(rows.events, site.name, tz, now)
+		_store_pings(batches, site.name, tz, now)
 		_store_touchpoints(rows, tz, now)
 		_store_identities(rows.identities)
 		_rescore_leads({v.visitor for v in rows.visitors})
@@ -176,6 +177,28 @@ def _store_events(events, site: str, tz: ZoneInfo, now: datetime) -> None:
 			json.dumps(dict(e.props)) if e.props else None,
 		]
 		for e in events
+	]
+	insert_rows("TrackFlow Event", fields, values)
+
+
+def _store_pings(batches, site: str, tz: ZoneInfo, now: datetime) -> None:
+	"""Cookieless page counts (opt-in sites before consent): stored as anonymous TrackFlow Events named
+	after their event id, so a replay counts nothing twice; they carry no visitor, no query string and
+	only the referrer's origin."""
+	pings = [(e, b) for b in batches if b.visitor is None for e in b.events if e.type == "ping"]
+	if not pings:
+		return
+	fields = [*STANDARD_FIELDS, "event_type", "occurred_at", "site", "url", "properties"]
+	values = [
+		[
+			*standard_values(e.id, now),
+			"ping",
+			local_datetime(e.ts, tz),
+			site,
+			e.url,
+			json.dumps({"ref": e.ref}) if e.ref else None,
+		]
+		for e, _batch in pings
 	]
 	insert_rows("TrackFlow Event", fields, values)
 

@@ -15,7 +15,7 @@ class TrackFlowEvent(Document):
 
 		event_name: DF.Data | None
 		event_type: DF.Literal[
-			"", "session_start", "pageview", "event", "conversion", "identify", "form", "consent"
+			"", "session_start", "pageview", "event", "conversion", "identify", "form", "consent", "ping"
 		]
 		occurred_at: DF.Datetime | None
 		properties: DF.JSON | None

@@ -131,3 +131,31 @@ class TestTrackFlowSite(TrackFlowTestCase):
 		self.assertEqual(frappe.db.count("Touchpoint", {"session": session}), 1)
 		self.assertEqual(frappe.db.get_value("Touchpoint", click_id, "visitor"), visitor)
 		self.assertFalse(frappe.db.exists("Touchpoint", session))
+
+	def test_cookieless_pings_are_counted_without_identity(self):
+		site = make_site()
+		ping = {
+			"type": "ping",
+			"id": secrets.token_hex(16),
+			"ts": int(time.time() * 1000),
+			"url": f"{ORIGIN}/pricing",
+		}
+		body = json.dumps(
+			{
+				"site": site.site_key,
+				"v": 1,
+				"visitor": None,
+				"session": None,
+				"sent_at": ping["ts"],
+				"events": [ping],
+			}
+		).encode()
+		self.assertEqual(post(body).status_code, 204)
+		self.assertEqual(post(body).status_code, 204)  # resent: counted once
+		drain("collect")
+		rows = frappe.get_all(
+			"TrackFlow Event", {"name": ping["id"]}, ["event_type", "visitor", "session", "url"]
+		)
+		self.assertEqual(
+			rows, [{"event_type": "ping", "visitor": None, "session": None, "url": f"{ORIGIN}/pricing"}]
+		)
