@@ -62,9 +62,15 @@ class TestTrackFlowSite(TrackFlowTestCase):
 
 	def test_key_snippet_and_domains(self):
 		site = make_site()
+		site.save()  # the snippet is rebuilt on every save
 		self.assertGreaterEqual(len(site.site_key), 20)
 		self.assertIn(f'data-site="{site.site_key}"', site.snippet)
 		self.assertIn("/assets/trackflow/js/trackflow.js?v=", site.snippet)
+		self.assertIn('data-session-minutes="30"', site.snippet)
+		self.assertIn('data-consent="', site.snippet)
+		site.honour_do_not_track = 0
+		site.save()
+		self.assertIn('data-respect-dnt="false"', site.snippet)
 		with self.assertRaises(frappe.ValidationError):
 			make_site("TF Bad Domains", "not a domain!")
 		old = site.site_key

@@ -35,7 +35,22 @@ class TrackFlowSite(Document):
 	def validate(self):
 		self.allowed_domains = "\n".join(self.domains())
 		self.site_key = self.site_key or new_site_key()
-		self.snippet = embed_snippet(self.site_key)
+		self.snippet = embed_snippet(self.site_key, self.script_attributes())
+
+	def script_attributes(self) -> dict[str, str]:
+		"""The server's settings the embed script reads from its tag: consent mode (the site's, else
+		TrackFlow Settings'), session timeout, cookie lifetime, and DNT/GPC when the site ignores them."""
+		from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+
+		settings = get_settings()
+		attributes = {
+			"data-consent": self.consent_mode or settings.consent_mode or "opt-out",
+			"data-session-minutes": str(settings.session_timeout_minutes or 30),
+			"data-cookie-days": str(settings.cookie_lifetime_days or 395),
+		}
+		if not self.honour_do_not_track:
+			attributes["data-respect-dnt"] = "false"
+		return attributes
 
 	def domains(self) -> list[str]:
 		"""The allowed domains in canonical form (host, *.host, optional :port), or a clear error."""
@@ -70,12 +85,13 @@ def new_site_key() -> str:
 	return secrets.token_urlsafe(18)
 
 
-def embed_snippet(site_key: str) -> str:
+def embed_snippet(site_key: str, attributes: dict[str, str] | None = None) -> str:
 	# The version query string makes browsers fetch the new script after an upgrade (long cache lifetime).
 	src = f"{get_url()}/assets/trackflow/js/trackflow.js?v={trackflow.__version__}"
+	extra = "".join(f' {name}="{value}"' for name, value in (attributes or {}).items())
 	return (
 		"<script>window.trackflow=window.trackflow||function(){(trackflow.q=trackflow.q||[]).push(arguments)}"
-		f'</script>\n<script defer src="{src}" data-site="{site_key}"></script>'
+		f'</script>\n<script defer src="{src}" data-site="{site_key}"{extra}></script>'
 	)
 
 
