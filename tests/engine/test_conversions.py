@@ -127,3 +127,28 @@ def test_settings_bounds():
 		validate_settings({"won_deal_statuses": ["Won"], "lost_deal_statuses": ["Won"]})
 	with pytest.raises(ValidationError, match="Consent Mode"):
 		validate_settings({"consent_mode": "maybe"})
+
+
+def test_funnel_stages_and_exits_in_both_crm_versions():
+	from trackflow.engine.crm_schema import funnel_stages
+
+	old = [
+		{"name": "Junk", "position": 6},
+		{"name": "New", "position": 1},
+		{"name": "Qualified", "position": 4},
+		{"name": "Contacted", "position": 2},
+		{"name": "Unqualified", "position": 5},
+		{"name": "Nurture", "position": 3},
+	]
+	assert funnel_stages(old, ["Qualified"]) == (
+		("New", "Contacted", "Nurture", "Qualified"),
+		("Unqualified", "Junk"),
+	)
+	assert funnel_stages(old) == (("New", "Contacted", "Nurture", "Qualified", "Unqualified", "Junk"), ())
+	recent = [
+		{"name": "New", "type": "Open", "position": 1},
+		{"name": "Junk", "type": "Lost", "position": 7},
+		{"name": "Qualified", "type": "Won", "position": 4},
+		{"name": "Nurture", "type": "On Hold", "position": 3},
+	]
+	assert funnel_stages(recent, ["Qualified"]) == (("New", "Nurture", "Qualified"), ("Junk",))

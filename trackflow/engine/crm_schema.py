@@ -33,3 +33,24 @@ def default_status_mapping(
 		lost_deal_statuses=_by_type_or_name(deals, "Lost", "Lost"),
 		qualified_lead_statuses=_by_type_or_name(leads, "Won", "Qualified"),
 	)
+
+
+def funnel_stages(
+	lead_statuses: Iterable[Mapping], qualified: Iterable[str] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+	"""(funnel stages, exits) of CRM Lead Statuses, each in CRM's order (`position`, then name).
+
+	Exits end a lead's journey instead of advancing it: statuses of type Lost on CRM with status types;
+	on CRM 1.34 (no types) the statuses placed after the last `qualified` status (Unqualified and Junk
+	by default), or none when no qualified status is known."""
+	statuses = sorted(lead_statuses, key=lambda s: (s.get("position") or 0, s["name"]))
+	if any(s.get("type") for s in statuses):
+		exits = {s["name"] for s in statuses if s.get("type") == "Lost"}
+	else:
+		qualified = set(qualified)
+		last = max((i for i, s in enumerate(statuses) if s["name"] in qualified), default=len(statuses) - 1)
+		exits = {s["name"] for s in statuses[last + 1 :]}
+	return (
+		tuple(s["name"] for s in statuses if s["name"] not in exits),
+		tuple(s["name"] for s in statuses if s["name"] in exits),
+	)

@@ -13,6 +13,7 @@ from frappe.utils import get_datetime
 
 from trackflow.engine import stats
 from trackflow.engine.conversions import deal_fields
+from trackflow.engine.crm_schema import funnel_stages
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.trackflow.report.report_data import Period, money
 
@@ -92,24 +93,12 @@ class LeadStages:
 
 
 def lead_stages() -> LeadStages:
-	"""CRM Lead Statuses in `position` order. Exits: type Lost on CRM with status types; on CRM 1.34
-	(no types) the statuses placed after the last qualified lead status of TrackFlow Settings
-	(Unqualified, Junk by default)."""
+	"""CRM Lead Statuses split into funnel stages and exits (rule: engine crm_schema.funnel_stages)."""
 	typed = frappe.get_meta("CRM Lead Status").has_field("type")
-	statuses = frappe.get_all(
-		"CRM Lead Status",
-		fields=["name", "position", *(["type"] if typed else [])],
-		order_by="position asc, name asc",
-	)
-	if typed:
-		exits = {s.name for s in statuses if s.type == "Lost"}
-	else:
-		qualified = {row.lead_status for row in get_settings().qualified_lead_statuses}
-		last = max((i for i, s in enumerate(statuses) if s.name in qualified), default=len(statuses) - 1)
-		exits = {s.name for s in statuses[last + 1 :]}
-	return LeadStages(
-		[s.name for s in statuses if s.name not in exits], [s.name for s in statuses if s.name in exits]
-	)
+	statuses = frappe.get_all("CRM Lead Status", fields=["name", "position", *(["type"] if typed else [])])
+	qualified = [row.lead_status for row in get_settings().qualified_lead_statuses]
+	stages, exits = funnel_stages(statuses, qualified)
+	return LeadStages(list(stages), list(exits))
 
 
 def status_changes(lead_names: list[str]) -> list[tuple[str, str, str | None, datetime, datetime | None]]:
