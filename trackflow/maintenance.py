@@ -12,7 +12,7 @@ from frappe.utils import get_datetime, get_system_timezone, now_datetime
 from pypika.terms import Case, ExistsCriterion, Values
 
 from trackflow.bulk import INSERT_CHUNK, UPDATE_CHUNK, insert_rows, update_by_name
-from trackflow.engine import retention, scoring
+from trackflow.engine import retention, rollup, scoring
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.web.redirect import invalidate_link
 
@@ -320,9 +320,93 @@ def purge(dry_run: bool = False, progress=None) -> dict:
 			if len(names) < step.batch_size:
 				break
 		report["tables"][step.table] = deleted
+		if step.table == "clicks":
+			report["tables"]["click visitor sets"] = _clear_click_visitor_sets(step.cutoff, dry_run)
 	if not dry_run:
 		frappe.logger("trackflow").info(f"TrackFlow purge: {report}")
 	return report
+
+
+def _clear_click_visitor_sets(cutoff, dry_run: bool) -> int:
+	"""The rollup's visitor sets go with the clicks they came from; its counts stay (they identify no one)."""
+	day = frappe.qb.DocType("Link Click Day")
+	condition = (day.day < get_datetime(cutoff).date()) & day.visitor_set.isnotnull()
+	count = frappe.qb.from_(day).select(Count(day.name)).where(condition).run()[0][0]
+	if count and not dry_run:
+		frappe.qb.update(day).set(day.visitor_set, None).where(condition).run()
+		frappe.db.commit()
+	return count
+
+
+def _forget_visitor_in_rollup(visitor: str) -> int:
+	"""Take an erased visitor out of the visitor sets of the days they clicked (before their clicks lose
+	the visitor id); their clicks still count."""
+	click = frappe.qb.DocType("Click Event")
+	clicks = (
+		frappe.qb.from_(click)
+		.select(click.tracked_link, click.campaign, click.variant, click.clicked_at)
+		.distinct()
+		.where((click.visitor_id == visitor) & (click.is_bot == 0))
+		.run(as_dict=True)
+	)
+	names = sorted(
+		{
+			rollup.row_name(
+				(c.campaign or None, c.tracked_link, c.variant or "", get_datetime(c.clicked_at).date())
+			)
+			for c in clicks
+		}
+	)
+	if not names:
+		return 0
+	day = frappe.qb.DocType("Link Click Day")
+	rows = (
+		frappe.qb.from_(day)
+		.select(day.name, day.visitor_set)
+		.where(day.name.isin(names) & day.visitor_set.isnotnull())
+		.for_update()
+		.run(as_dict=True)
+	)
+	key = rollup.visitor_key(visitor)
+	updates: dict[str, dict] = {"visitor_set": {}, "visitors": {}}
+	for row in rows:
+		updates["visitor_set"][row.name], updates["visitors"][row.name] = rollup.remove(row.visitor_set, key)
+	update_by_name("Link Click Day", updates)
+	return len(rows)
+
+
+def rebuild_click_rollup(chunk: int = 20_000) -> int:
+	"""Rebuild Link Click Day from the stored clicks (install on a site with clicks, or repair); returns
+	the clicks read. Idempotent: it starts from an empty rollup."""
+	from trackflow.drain import roll_up_clicks
+
+	frappe.db.delete("Link Click Day")
+	click = frappe.qb.DocType("Click Event")
+	last, read, now = "", 0, now_datetime()
+	while True:
+		rows = (
+			frappe.qb.from_(click)
+			.select(
+				click.name,
+				click.tracked_link.as_("link"),
+				click.campaign,
+				click.variant,
+				click.visitor_id.as_("visitor"),
+				click.is_bot,
+				click.clicked_at,
+			)
+			.where(click.name > last)
+			.where(click.tracked_link.isnotnull())
+			.orderby(click.name)
+			.limit(chunk)
+			.run(as_dict=True)
+		)
+		if not rows:
+			return read
+		roll_up_clicks(rows, lambda r: get_datetime(r["clicked_at"]).date(), now)
+		frappe.db.commit()
+		read += len(rows)
+		last = rows[-1].name
 
 
 def _visitor_referenced(visitor):
@@ -367,6 +451,7 @@ def erase_visitor_data(visitor: str) -> dict:
 		referenced_touchpoints=referenced,
 	)
 	counts = {}
+	counts["click days"] = _forget_visitor_in_rollup(visitor)
 	for key, ids in plan.delete.items():
 		if ids:
 			doctype = retention.TABLE_DOCTYPES[key]

@@ -20,6 +20,7 @@ import time
 from datetime import timedelta
 
 TAG = "rpbench-"
+LINKS_PER_CAMPAIGN = 4
 DAYS = 120
 RANGE_DAYS = 90
 
@@ -86,14 +87,22 @@ def generate(campaigns: int, clicks: int, conversions: int) -> None:
 			date = add_days(nowdate(), -day)
 			spend.append([f"{TAG}spend-{i:03d}-{day:03d}", now, now, "Administrator", "Administrator", name, date, rng.randint(10, 500), "USD", "Manual"])  # fmt: skip
 	insert("Campaign Spend", [*base, "campaign", "date", "amount", "currency", "source"], spend)
-	click_fields = [*base, "campaign", "clicked_at", "visitor_id", "is_bot", "variant"]
+	links = [f"{TAG}link-{i:03d}-{j}" for i in range(campaigns) for j in range(LINKS_PER_CAMPAIGN)]
+	insert(
+		"Tracked Link",
+		[*base, "title", "destination_url", "campaign", "short_code", "status"],
+		[[n, now, now, "Administrator", "Administrator", n, "https://example.com/", names[i // LINKS_PER_CAMPAIGN], n, "Active"] for i, n in enumerate(links)],
+	)  # fmt: skip
+	click_fields = [*base, "tracked_link", "campaign", "clicked_at", "visitor_id", "is_bot", "variant"]
 	touch_fields = [*base, "occurred_at", "touch_type", "channel", "link_campaign", "source"]
 	batch, touches = [], []
 	seconds = DAYS * 86400
 	for i in range(clicks):
 		campaign = names[i % campaigns]
+		link = links[(i % campaigns) * LINKS_PER_CAMPAIGN + (i // campaigns) % LINKS_PER_CAMPAIGN]
+		variant = "AB"[i % 2] if link.endswith("-0") else None  # each campaign's first link runs an A/B test
 		at = start + timedelta(seconds=rng.random() * seconds)
-		batch.append([f"{TAG}c{i:08d}", at, at, "Guest", "Guest", campaign, at, f"v{rng.randrange(300_000):06d}", int(rng.random() < 0.02), None])  # fmt: skip
+		batch.append([f"{TAG}c{i:08d}", at, at, "Guest", "Guest", link, campaign, at, f"v{rng.randrange(300_000):06d}", int(rng.random() < 0.02), variant])  # fmt: skip
 		if i % 20 == 0:
 			touches.append([f"{TAG}t{i:08d}", at, at, "Guest", "Guest", at, "session", channels[i % 5], campaign, "bench"])  # fmt: skip
 		if len(batch) == 20_000:
@@ -103,6 +112,14 @@ def generate(campaigns: int, clicks: int, conversions: int) -> None:
 	insert("Touchpoint", touch_fields, touches)
 	print(
 		f"inserted {clicks:,} clicks, {len(touches):,} touchpoints, {len(spend):,} spend rows in {time.perf_counter() - started:.1f} s"
+	)
+	from trackflow.maintenance import rebuild_click_rollup
+
+	started = time.perf_counter()
+	rebuild_click_rollup()
+	rollup_rows = frappe.db.count("Link Click Day", {"campaign": ("like", f"{TAG}%")})
+	print(
+		f"rolled up {clicks:,} clicks into {rollup_rows:,} Link Click Day rows (the upgrade patch's rebuild) in {time.perf_counter() - started:.1f} s"
 	)
 
 	started = time.perf_counter()
@@ -145,37 +162,43 @@ def bench_report(runs: int) -> None:
 		times.append(time.perf_counter() - started)
 	total = data[-1]
 	print(
-		f"Campaign Performance, {RANGE_DAYS} days, {len(data) - 1} campaigns: first {times[0] * 1000:.0f} ms, "
+		f"Campaign Performance, {RANGE_DAYS} days, {len(data) - 1} rows (campaigns, links, variants): first {times[0] * 1000:.0f} ms, "
 		f"median {statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms over {runs} runs; "
-		f"total clicks {total['clicks']:,}, leads {total['leads']:,}, won {total['deals_won']:,}"
+		f"total clicks {total['clicks']:,}, unique visitors {total['unique_visitors']:,}, leads {total['leads']:,}, won {total['deals_won']:,}"
 	)
-	explain(filters)
+	times = []
+	for _ in range(runs):
+		started = time.perf_counter()
+		campaign_performance.execute({**filters, "drill_down": 0})
+		times.append(time.perf_counter() - started)
+	print(f"... campaigns only (drill-down off): median {statistics.median(times) * 1000:.0f} ms")
+	check_against_clicks(filters, total)
 
 
-def explain(filters: dict) -> None:
-	"""EXPLAIN of the click aggregation, the heaviest query (1M rows)."""
+def check_against_clicks(filters: dict, total: dict) -> None:
+	"""The rollup's figures against a direct count over every Click Event (the slow way)."""
 	import frappe
 	from frappe.query_builder.functions import Count
 
 	from trackflow.trackflow.report.report_data import period_of
 
 	period = period_of(filters)
-	names = frappe.get_all("Link Campaign", {"name": ("like", f"{TAG}%")}, pluck="name")
 	click = frappe.qb.DocType("Click Event")
-	query = (
+	started = time.perf_counter()
+	clicks, visitors = (
 		frappe.qb.from_(click)
-		.select(click.campaign, Count(click.name), Count(click.visitor_id).distinct())
-		.where(click.campaign.isin(names))
+		.select(Count(click.name), Count(click.visitor_id).distinct())
+		.where(click.name.like(f"{TAG}%"))
 		.where(click.clicked_at >= period.start)
 		.where(click.clicked_at < period.end)
 		.where(click.is_bot == 0)
-		.groupby(click.campaign)
+		.run()[0]
 	)
-	for row in frappe.db.sql(f"EXPLAIN {query.get_sql()}", as_dict=True):
-		print(f"EXPLAIN clicks: key={row.key} type={row.type} rows={row.rows} extra={row.Extra}")
-	started = time.perf_counter()
-	frappe.db.sql(query.get_sql())
-	print(f"click aggregation alone: {(time.perf_counter() - started) * 1000:.0f} ms")
+	print(
+		f"direct count over Click Event: {clicks:,} clicks, {visitors:,} unique visitors in "
+		f"{time.perf_counter() - started:.1f} s; the report: {total['clicks']:,} / {total['unique_visitors']:,} "
+		f"({'equal' if (clicks, visitors) == (total['clicks'], total['unique_visitors']) else 'DIFFERENT'})"
+	)
 
 
 def bench_pdf() -> None:
@@ -220,6 +243,7 @@ def cleanup() -> None:
 		"Conversion",
 		"Touchpoint",
 		"Click Event",
+		"Tracked Link",
 		"Campaign Spend",
 		"Link Campaign",
 	):
@@ -227,6 +251,9 @@ def cleanup() -> None:
 		while frappe.db.sql(f"SELECT name FROM `tab{doctype}` WHERE name LIKE %s LIMIT 1", f"{TAG}%"):
 			frappe.db.sql(f"DELETE FROM `tab{doctype}` WHERE name LIKE %s LIMIT 50000", f"{TAG}%")
 			frappe.db.commit()
+	while frappe.db.sql("SELECT name FROM `tabLink Click Day` WHERE campaign LIKE %s LIMIT 1", f"{TAG}%"):
+		frappe.db.sql("DELETE FROM `tabLink Click Day` WHERE campaign LIKE %s LIMIT 50000", f"{TAG}%")
+		frappe.db.commit()
 	print("deleted the rpbench- rows")
 
 

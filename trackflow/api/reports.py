@@ -91,6 +91,32 @@ def won_revenue_card(filters: str | dict | None = None) -> dict:
 	}
 
 
+@frappe.whitelist()
+def queue_backlog_card(filters: str | dict | None = None) -> dict:
+	"""The "Queue Backlog" number card (managers only): clicks and page events waiting in Redis for the
+	drain. It should stay near zero; a growing number means the scheduler or the workers are down."""
+	frappe.only_for((TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager"))
+	from trackflow.queues import STREAMS, get_queue
+
+	return {"value": sum(get_queue(stream).backlog() for stream in STREAMS), "fieldtype": "Int"}
+
+
+def top_campaigns_by_roi(limit: int = 10) -> dict:
+	"""Chart data: the campaigns with spend in the last 30 days, best ROI first (default model); the
+	caller checks the user may read reports."""
+	currency = company_currency()
+	result = campaign_performance(period_of({}), default_model(), permitted_campaigns(), currency)
+	rows = sorted(
+		(row for row in result["rows"] if row["roi"] is not None),
+		key=lambda row: (-row["roi"], row["campaign_name"] or row["name"]),
+	)[:limit]
+	return {
+		"labels": [row["campaign_name"] or row["name"] for row in rows],
+		"datasets": [{"name": _("ROI %"), "values": [float(row["roi"] * 100) for row in rows]}],
+		"type": "bar",
+	}
+
+
 def _check_pdf_permission(campaign: str | None, deal: str | None) -> None:
 	"""A deal's report needs read on the deal (CRM's rules); a campaign's, read on the campaign and on the
 	ledger; a date range over every campaign, a TrackFlow or Campaign Manager."""

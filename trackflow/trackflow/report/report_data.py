@@ -13,7 +13,7 @@ from frappe import _
 from frappe.query_builder.functions import Count, Date, Sum
 from frappe.utils import add_days, get_datetime, getdate, nowdate
 
-from trackflow.engine import stats
+from trackflow.engine import rollup, stats
 from trackflow.engine.attribution.registry import get_model
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
@@ -89,13 +89,51 @@ def ratio(value: Decimal | None) -> float | None:
 # --- Campaign Performance --------------------------------------------------------------------------
 
 
-def campaign_performance(period: Period, model: str, campaigns: list[dict], currency: str | None) -> dict:
+def campaign_performance(
+	period: Period, model: str, campaigns: list[dict], currency: str | None, drill_down: bool = False
+) -> dict:
 	"""Per campaign and in total: clicks, visitors, sessions, leads, deals, won revenue, spend and ratios.
 
 	Returns {"rows": [...], "total": {...}}; money as Decimal, ratios as Decimal (None without spend).
+	With `drill_down`, each campaign row has "links": its tracked links' figures (no spend, so no ratios
+	but revenue), each with "variants" when the link has A/B variants.
 	"""
 	names = [c["name"] for c in campaigns]
-	empty = {
+	by_campaign = {name: _empty_figures() for name in names}
+	links: dict[tuple, dict] = defaultdict(_empty_figures)  # (campaign, link) and (campaign, link, variant)
+	visitors = rollup.VisitorUnion()
+	if names:
+		_add_clicks(by_campaign, links if drill_down else None, visitors, names, period)
+		_add_sessions(by_campaign, links if drill_down else None, names, period)
+		_add_spend(by_campaign, names, period)
+		for row in _ledger_counts(names, period, model, by="campaign"):
+			_add_ledger_row(by_campaign[row.campaign], row)
+		if drill_down:
+			for by in ("link", "variant"):
+				for row in _ledger_counts(names, period, model, by=by):
+					_add_ledger_row(links[_drill_key(row)], row)
+	total = _empty_figures()
+	for figures in by_campaign.values():
+		for key in ("clicks", "sessions", "attributed_leads", "attributed_won"):
+			total[key] += figures[key]
+		total["revenue"] += figures["revenue"]
+		total["spend"] += figures["spend"]
+	total["unique_visitors"] = visitors.count_all(names)  # a visitor of two campaigns counts once
+	if names:  # a lead credited to two campaigns counts once in the total
+		for row in _ledger_counts(names, period, model, by=None):
+			_add_ledger_row(total, row, money_too=False)
+	rows = []
+	for campaign in campaigns:
+		figures = by_campaign[campaign["name"]]
+		row = {**campaign, **figures, **_ratios(figures, currency)}
+		if drill_down:
+			row["links"] = _drill_rows(campaign["name"], links)
+		rows.append(row)
+	return {"rows": rows, "total": {**total, **_ratios(total, currency)}}
+
+
+def _empty_figures() -> dict:
+	return {
 		"clicks": 0,
 		"unique_visitors": 0,
 		"sessions": 0,
@@ -107,27 +145,27 @@ def campaign_performance(period: Period, model: str, campaigns: list[dict], curr
 		"revenue": Decimal(0),
 		"spend": Decimal(0),
 	}
-	by_campaign = {name: dict(empty) for name in names}
-	if names:
-		_add_clicks(by_campaign, names, period)
-		_add_sessions(by_campaign, names, period)
-		_add_spend(by_campaign, names, period)
-		for row in _ledger_counts(names, period, model, by_campaign=True):
-			_add_ledger_row(by_campaign[row.campaign], row)
-	total = dict(empty)
-	for figures in by_campaign.values():
-		for key in ("clicks", "unique_visitors", "sessions", "attributed_leads", "attributed_won"):
-			total[key] += figures[key]
-		total["revenue"] += figures["revenue"]
-		total["spend"] += figures["spend"]
-	if names:  # a lead credited to two campaigns counts once in the total
-		for row in _ledger_counts(names, period, model, by_campaign=False):
-			_add_ledger_row(total, row, money_too=False)
-	rows = []
-	for campaign in campaigns:
-		figures = by_campaign[campaign["name"]]
-		rows.append({**campaign, **figures, **_ratios(figures, currency)})
-	return {"rows": rows, "total": {**total, **_ratios(total, currency)}}
+
+
+def _drill_key(row) -> tuple:
+	if "variant" in row:
+		return (row.campaign, row.tracked_link, row.variant or "")
+	return (row.campaign, row.tracked_link)
+
+
+def _drill_rows(campaign: str, links: dict[tuple, dict]) -> list[dict]:
+	"""The campaign's links (most clicks first), each with its variants; a link without variants (the
+	variant "") lists none."""
+	out = []
+	mine = [key for key in links if key[0] == campaign and len(key) == 2 and key[1]]
+	for key in sorted(mine, key=lambda k: (-links[k]["clicks"], k[1])):
+		variants = [
+			{"variant": k[2], **links[k]}
+			for k in sorted(links, key=lambda k: (len(k), k))
+			if len(k) == 3 and k[:2] == key and k[2]
+		]
+		out.append({"tracked_link": key[1], **links[key], "variants": variants})
+	return out
 
 
 def _ratios(figures: dict, currency: str | None) -> dict:
@@ -140,40 +178,64 @@ def _ratios(figures: dict, currency: str | None) -> dict:
 	}
 
 
-def _add_clicks(by_campaign: dict, names: list[str], period: Period) -> None:
-	click = frappe.qb.DocType("Click Event")
+def _add_clicks(
+	by_campaign: dict, links: dict | None, visitors: rollup.VisitorUnion, names: list[str], period: Period
+) -> None:
+	"""Human clicks and exact unique visitors from the drain's per-day rollup (Link Click Day): a few
+	rows per campaign and day instead of every click."""
+	day = frappe.qb.DocType("Link Click Day")
 	rows = (
-		frappe.qb.from_(click)
-		.select(
-			click.campaign,
-			Count(click.name).as_("clicks"),
-			Count(click.visitor_id).distinct().as_("unique_visitors"),
-		)
-		.where(click.campaign.isin(names))
-		.where(click.clicked_at >= period.start)
-		.where(click.clicked_at < period.end)
-		.where(click.is_bot == 0)
-		.groupby(click.campaign)
+		frappe.qb.from_(day)
+		.select(day.campaign, day.tracked_link, day.variant, day.clicks, day.visitors, day.visitor_set)
+		.where(day.campaign.isin(names))
+		.where(day.day >= period.from_date)
+		.where(day.day <= period.to_date)
 		.run(as_dict=True)
 	)
 	for row in rows:
-		by_campaign[row.campaign].update(clicks=row.clicks, unique_visitors=row.unique_visitors)
+		by_campaign[row.campaign]["clicks"] += row.clicks
+		visitors.add(row.campaign, row.visitor_set, row.visitors)
+		if links is not None:
+			for key in (
+				(row.campaign, row.tracked_link),
+				(row.campaign, row.tracked_link, row.variant or ""),
+			):
+				links[key]["clicks"] += row.clicks
+				visitors.add(key, row.visitor_set, row.visitors)
+	for name in names:
+		by_campaign[name]["unique_visitors"] = visitors.count(name)
+	for key in links or ():
+		links[key]["unique_visitors"] = visitors.count(key)
 
 
-def _add_sessions(by_campaign: dict, names: list[str], period: Period) -> None:
+def _add_sessions(by_campaign: dict, links: dict | None, names: list[str], period: Period) -> None:
+	"""Sessions a campaign brought: its session touchpoints (imported or tagged ones) and its clicks'
+	touchpoints that a landing session adopted (the embed script saw the visitor arrive)."""
 	touch = frappe.qb.DocType("Touchpoint")
-	rows = (
+	query = (
 		frappe.qb.from_(touch)
 		.select(touch.link_campaign, Count(touch.name).as_("sessions"))
 		.where(touch.link_campaign.isin(names))
 		.where(touch.occurred_at >= period.start)
 		.where(touch.occurred_at < period.end)
-		.where(touch.touch_type == "session")
+		.where((touch.touch_type == "session") | touch.session.isnotnull())
 		.groupby(touch.link_campaign)
-		.run(as_dict=True)
 	)
-	for row in rows:
+	for row in query.run(as_dict=True):
 		by_campaign[row.link_campaign]["sessions"] = row.sessions
+	if links is None:
+		return
+	click = frappe.qb.DocType("Click Event")
+	by_variant = (
+		query.select(touch.tracked_link, click.variant)
+		.left_join(click)
+		.on(click.name == touch.click_event)
+		.where(touch.tracked_link.isnotnull())
+		.groupby(touch.tracked_link, click.variant)
+	)
+	for row in by_variant.run(as_dict=True):
+		links[(row.link_campaign, row.tracked_link)]["sessions"] += row.sessions
+		links[(row.link_campaign, row.tracked_link, row.variant or "")]["sessions"] += row.sessions
 
 
 def _add_spend(by_campaign: dict, names: list[str], period: Period) -> None:
@@ -191,7 +253,10 @@ def _add_spend(by_campaign: dict, names: list[str], period: Period) -> None:
 		by_campaign[row.campaign]["spend"] = money(row.spend)
 
 
-def _ledger_counts(names: list[str], period: Period, model: str, by_campaign: bool) -> list:
+def _ledger_counts(names: list[str], period: Period, model: str, by: str | None) -> list:
+	"""Conversions, credited weight and revenue per conversion type, for all `names` together (by=None)
+	or per campaign, per (campaign, link) or per (campaign, link, variant) through the credited
+	touchpoint's click."""
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
 		frappe.qb.from_(credit)
@@ -208,8 +273,25 @@ def _ledger_counts(names: list[str], period: Period, model: str, by_campaign: bo
 		.where(credit.conversion_type.isin(FUNNEL_TYPES))
 		.groupby(credit.conversion_type)
 	)
-	if by_campaign:
+	if by:
 		query = query.select(credit.campaign).groupby(credit.campaign)
+	if by in ("link", "variant"):
+		touch = frappe.qb.DocType("Touchpoint")
+		query = (
+			query.join(touch)
+			.on(touch.name == credit.touchpoint)
+			.select(touch.tracked_link)
+			.where(touch.tracked_link.isnotnull())
+			.groupby(touch.tracked_link)
+		)
+	if by == "variant":
+		click = frappe.qb.DocType("Click Event")
+		query = (
+			query.left_join(click)
+			.on(click.name == touch.click_event)
+			.select(click.variant)
+			.groupby(click.variant)
+		)
 	return query.run(as_dict=True)
 
 

@@ -13,6 +13,7 @@ from frappe.utils import add_days, add_to_date, now_datetime, nowdate
 from pypdf import PdfReader
 
 from trackflow.api.reports import generate_attribution_pdf
+from trackflow.drain import store_clicks
 from trackflow.engine.pdf import pdf_text
 from trackflow.ledger import attribute_conversion
 from trackflow.testing import TrackFlowTestCase
@@ -37,7 +38,9 @@ def wkhtmltopdf_works() -> bool:
 		return False
 
 
-def touch(visitor: str, channel: str, days_ago: float, campaign=None, click_event=None) -> str:
+def touch(
+	visitor: str, channel: str, days_ago: float, campaign=None, click_event=None, tracked_link=None
+) -> str:
 	return (
 		frappe.get_doc(
 			{
@@ -49,6 +52,7 @@ def touch(visitor: str, channel: str, days_ago: float, campaign=None, click_even
 				"visitor": visitor,
 				"link_campaign": campaign,
 				"click_event": click_event,
+				"tracked_link": tracked_link,
 			}
 		)
 		.insert()
@@ -62,17 +66,33 @@ def visitor_of(lead) -> str:
 	return name
 
 
-def click(campaign=None, link=None, variant=None, visitor_id=None, is_bot=0, days_ago=1) -> str:
+def click(link: str, campaign=None, variant=None, visitor_id=None, is_bot=0, days_ago=1) -> str:
+	"""A click stored the way the redirect's queue record is: through the drain (Click Event, touchpoint,
+	counters and the Link Click Day rollup the reports read)."""
+	record = {
+		"id": secrets.token_hex(16),
+		"link": link,
+		"campaign": campaign,
+		"variant": variant,
+		"visitor": visitor_id or secrets.token_hex(16),
+		"is_bot": is_bot,
+		"ts": add_to_date(now_datetime(), days=-days_ago).timestamp(),
+	}
+	store_clicks([record])
+	return record["id"]
+
+
+def tracked_link(campaign=None, variants=("A", "B")) -> str:
 	return (
 		frappe.get_doc(
 			{
-				"doctype": "Click Event",
+				"doctype": "Tracked Link",
+				"destination_url": "https://example.com/a",
 				"campaign": campaign,
-				"tracked_link": link,
-				"variant": variant,
-				"visitor_id": visitor_id or secrets.token_hex(16),
-				"is_bot": is_bot,
-				"clicked_at": add_to_date(now_datetime(), days=-days_ago),
+				"variants": [
+					{"label": label, "destination_url": f"https://example.com/{label.lower()}", "weight": 50}
+					for label in variants
+				],
 			}
 		)
 		.insert()
@@ -121,15 +141,20 @@ class TestReports(TrackFlowTestCase):
 				"amount": 999,
 			}
 		).insert()
-		# 3 human clicks from 2 visitors and a bot in the period, one human click before it
-		for visitor_id, is_bot, days_ago in (
-			("a", 0, 1),
-			("a", 0, 1),
-			("b", 0, 2),
-			("c", 1, 1),
-			("d", 0, 40),
+		# 3 human clicks from 2 visitors and a bot in the period, one human click before it, on one link
+		# with variants: A has visitor a's two clicks, B visitor b's
+		cls.link = tracked_link(cls.campaign)
+		cls.clicks = {}
+		for visitor_id, variant, is_bot, days_ago in (
+			("a", "A", 0, 1),
+			("a", "A", 0, 1),
+			("b", "B", 0, 2),
+			("c", "A", 1, 1),
+			("d", "B", 0, 40),
 		):
-			click(cls.campaign, visitor_id=f"{visitor_id}-{cls.campaign}", is_bot=is_bot, days_ago=days_ago)
+			cls.clicks[visitor_id] = click(
+				cls.link, cls.campaign, variant, f"{visitor_id}-{cls.campaign}", is_bot, days_ago
+			)
 		# lead 1: email (campaign) then paid search (no campaign); becomes a deal won at 1000
 		cls.lead1 = make_lead()
 		v1 = visitor_of(cls.lead1)
@@ -139,9 +164,9 @@ class TestReports(TrackFlowTestCase):
 			{"doctype": "CRM Deal", "lead": cls.lead1.name, "status": "Qualification"}
 		).insert()
 		win(cls.deal, 1000)
-		# lead 2: only the campaign's email
+		# lead 2: only the campaign's email, through variant A of its link (the session visitor a landed in)
 		cls.lead2 = make_lead()
-		touch(visitor_of(cls.lead2), "email", 1, cls.campaign)
+		touch(visitor_of(cls.lead2), "email", 1, cls.campaign, cls.clicks["a"], cls.link)
 		attribute_all(cls.lead1, cls.lead2)
 		cls.filters = {
 			"from_date": add_days(nowdate(), -7),
@@ -173,6 +198,38 @@ class TestReports(TrackFlowTestCase):
 		self.assertAlmostEqual(row["roas"], 1000 / 150)
 		self.assertEqual(row["cost_per_lead"], Decimal("75.00"))
 		self.assertEqual(row["cost_per_won"], Decimal("150.00"))
+
+	def test_campaign_performance_drills_down_to_links_and_variants(self):
+		_columns, data, *_rest = performance_report.execute(
+			{**self.filters, "attribution_model": FIRST_TOUCH}
+		)
+		start = next(i for i, row in enumerate(data) if row["campaign"] == self.campaign)
+		campaign, link, variant_a, variant_b = data[start : start + 4]
+		self.assertEqual((campaign["indent"], link["indent"], variant_a["indent"]), (0, 1, 2))
+		self.assertEqual((link["tracked_link"], link["parent_row"]), (self.link, self.campaign))
+		self.assertEqual((variant_a["parent_row"], variant_b["parent_row"]), (self.link, self.link))
+		self.assertEqual((variant_a["variant"], variant_b["variant"]), ("A", "B"))
+		figures = ("clicks", "unique_visitors", "sessions", "leads")
+		self.assertEqual([link[f] for f in figures], [3, 2, 1, 1])  # lead 2 came through the link
+		self.assertEqual([variant_a[f] for f in figures], [2, 1, 1, 1])  # ... and its variant A
+		self.assertEqual([variant_b[f] for f in figures], [1, 1, 0, 0])
+		self.assertNotIn("spend", link)  # spend is the campaign's alone
+		_columns, flat, *_rest = performance_report.execute(
+			{**self.filters, "attribution_model": FIRST_TOUCH, "drill_down": 0}
+		)
+		self.assertFalse([row for row in flat if row.get("indent")])
+
+	def test_dashboard_cards_and_chart(self):
+		from trackflow.api.reports import queue_backlog_card
+		from trackflow.trackflow.dashboard_chart_source.top_campaigns_by_roi.top_campaigns_by_roi import get
+
+		chart = get()
+		self.assertIn(frappe.db.get_value("Link Campaign", self.campaign, "campaign_name"), chart["labels"])
+		self.assertEqual(chart["datasets"][0]["values"], sorted(chart["datasets"][0]["values"], reverse=True))
+		self.assertIsInstance(queue_backlog_card()["value"], int)
+		frappe.set_user(make_user("tf-report-sales@example.com", ["Sales User"]))
+		with self.assertRaises(frappe.PermissionError):
+			queue_backlog_card()
 
 	def test_campaign_performance_linear_matches_the_ledger(self):
 		row = self.campaign_row(LINEAR)
@@ -225,19 +282,10 @@ class TestReports(TrackFlowTestCase):
 		self.assertIn("Markov Chain", message)  # data-driven models state their sufficiency
 
 	def test_link_ab_results(self):
-		link = frappe.get_doc(
-			{
-				"doctype": "Tracked Link",
-				"destination_url": "https://example.com/a",
-				"variants": [
-					{"label": "A", "destination_url": "https://example.com/a", "weight": 50},
-					{"label": "B", "destination_url": "https://example.com/b", "weight": 50},
-				],
-			}
-		).insert()
-		click(link=link.name, variant="A")
-		click(link=link.name, variant="A")
-		converting_click = click(link=link.name, variant="B")
+		link = frappe._dict(name=tracked_link())
+		click(link.name, variant="A")
+		click(link.name, variant="A")
+		converting_click = click(link.name, variant="B")
 		lead = make_lead()
 		touch(visitor_of(lead), "email", 0.5, click_event=converting_click)
 		attribute_all(lead)

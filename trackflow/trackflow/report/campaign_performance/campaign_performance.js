@@ -58,7 +58,18 @@ frappe.query_reports["Campaign Performance"] = {
 			fieldtype: "Link",
 			options: "Link Campaign",
 		},
+		{
+			fieldname: "drill_down",
+			label: __("Links and Variants"),
+			fieldtype: "Check",
+			default: 1,
+			description: __("Expand a campaign to see its tracked links and their A/B variants"),
+		},
 	],
+	tree: true,
+	name_field: "row_id",
+	parent_field: "parent_row",
+	initial_depth: 0,
 	formatter(value, row, column, data, default_formatter) {
 		value = default_formatter(value, row, column, data);
 		return data && data.is_total ? `<b>${value}</b>` : value;

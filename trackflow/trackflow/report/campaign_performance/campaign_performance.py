@@ -2,6 +2,7 @@
 
 import frappe
 from frappe import _
+from frappe.utils import cint
 
 from trackflow.trackflow.report.report_data import (
 	campaign_performance,
@@ -22,8 +23,16 @@ def execute(filters: dict | None = None):
 	period = period_of(filters)
 	model = default_model(filters.get("attribution_model"))
 	currency = company_currency()
-	result = campaign_performance(period, model, permitted_campaigns(filters), currency)
-	data = [_row(row, currency) for row in result["rows"]]
+	drill_down = bool(cint(filters.get("drill_down", 1)))
+	result = campaign_performance(period, model, permitted_campaigns(filters), currency, drill_down)
+	data = []
+	for row in result["rows"]:
+		data.append({**_row(row, currency), "row_id": row["name"], "indent": 0})
+		for link in row.get("links", ()):
+			data.append(_drill_row(row["name"], link, currency, link["tracked_link"], 1))
+			for variant in link["variants"]:
+				row_id = f"{link['tracked_link']}/{variant['variant']}"
+				data.append(_drill_row(link["tracked_link"], variant, currency, row_id, 2))
 	total = result["total"]
 	if data:
 		data.append(_row({**total, "name": None, "campaign_name": _("Total"), "is_total": 1}, currency))
@@ -57,11 +66,40 @@ def _row(row: dict, currency: str) -> dict:
 	}
 
 
+def _drill_row(parent: str, figures: dict, currency: str, row_id: str, indent: int) -> dict:
+	"""A link (indent 1) or variant (indent 2) under its campaign: traffic and credited results; spend
+	and the ratios built on it are the campaign's alone."""
+	return {
+		"campaign": None,
+		"tracked_link": figures["tracked_link"] if indent == 1 else None,
+		"variant": figures.get("variant"),
+		"campaign_name": figures.get("variant") or figures.get("tracked_link"),
+		**{key: figures[key] for key in DRILL_FIGURES},
+		"currency": currency,
+		"row_id": row_id,
+		"parent_row": parent,
+		"indent": indent,
+	}
+
+
+DRILL_FIGURES = (
+	"clicks",
+	"unique_visitors",
+	"sessions",
+	"leads",
+	"attributed_leads",
+	"deals_created",
+	"deals_won",
+	"revenue",
+)
+
+
 def columns(currency: str) -> list[dict]:
 	money = {"fieldtype": "Currency", "options": "currency", "width": 130}
 	return [
 		{"label": _("Campaign"), "fieldname": "campaign", "fieldtype": "Link", "options": "Link Campaign", "width": 110},
 		{"label": _("Name"), "fieldname": "campaign_name", "fieldtype": "Data", "width": 180},
+		{"label": _("Tracked Link"), "fieldname": "tracked_link", "fieldtype": "Link", "options": "Tracked Link", "width": 110},
 		{"label": _("Status"), "fieldname": "status", "fieldtype": "Data", "width": 90},
 		{"label": _("Channel"), "fieldname": "channel", "fieldtype": "Data", "width": 110},
 		{"label": _("Clicks"), "fieldname": "clicks", "fieldtype": "Int", "width": 80},
@@ -78,6 +116,8 @@ def columns(currency: str) -> list[dict]:
 		{"label": _("Cost per Lead"), "fieldname": "cost_per_lead", **money},
 		{"label": _("Cost per Won Deal"), "fieldname": "cost_per_won", **money},
 		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Link", "options": "Currency", "hidden": 1},
+		{"label": _("Row"), "fieldname": "row_id", "fieldtype": "Data", "hidden": 1},
+		{"label": _("Parent Row"), "fieldname": "parent_row", "fieldtype": "Data", "hidden": 1},
 	]  # fmt: skip
 
 

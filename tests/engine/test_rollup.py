@@ -1,0 +1,108 @@
+"""Click rollups: visitor keys, the stored visitor sets, grouping of clicks and exact unions."""
+
+import hashlib
+import secrets
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trackflow.engine import rollup
+from trackflow.engine.errors import ValidationError
+
+DAY1, DAY2 = date(2026, 11, 1), date(2026, 11, 2)
+
+
+def test_a_trackflow_visitor_id_keys_on_its_first_64_bits():
+	assert rollup.visitor_key("00000000000000ff" + "a" * 16) == 255
+	assert rollup.visitor_key("FFFFFFFFFFFFFFFF0000") == 2**64 - 1
+
+
+def test_any_other_id_is_hashed_to_64_bits():
+	expected = int.from_bytes(hashlib.blake2b(b"visitor-7", digest_size=8).digest(), "big")
+	assert rollup.visitor_key("visitor-7") == expected
+	with pytest.raises(ValidationError):
+		rollup.visitor_key("")
+
+
+def test_encode_is_sorted_big_endian_base64_and_decodes_back():
+	text = rollup.encode([3, 1, 3, 2**64 - 1])
+	assert text == "AAAAAAAAAAEAAAAAAAAAA///////////"
+	assert list(rollup.decode(text)) == [1, 3, 2**64 - 1]
+	assert list(rollup.decode(None)) == list(rollup.decode("")) == []
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "AAAA"])
+def test_a_damaged_set_is_a_clear_error(bad):
+	with pytest.raises(ValidationError):
+		rollup.decode(bad)
+
+
+def test_merge_and_remove_keep_counts_exact():
+	text, count = rollup.merge(None, {5, 7})
+	text, count = rollup.merge(text, {7, 9})
+	assert count == 3 and list(rollup.decode(text)) == [5, 7, 9]
+	text, count = rollup.remove(text, 7)
+	assert count == 2 and list(rollup.decode(text)) == [5, 9]
+	assert rollup.remove(text, 42)[1] == 2
+
+
+def test_clicks_group_by_campaign_link_variant_and_day_and_bots_stay_out():
+	v1, v2 = secrets.token_hex(16), secrets.token_hex(16)
+	clicks = [
+		{"link": "L1", "campaign": "C", "variant": "A", "visitor": v1, "day": DAY1},
+		{"link": "L1", "campaign": "C", "variant": "A", "visitor": v1, "day": DAY1},
+		{"link": "L1", "campaign": "C", "variant": "A", "visitor": v2, "day": DAY1, "is_bot": 1},
+		{"link": "L1", "campaign": "C", "variant": "B", "visitor": v2, "day": DAY1},
+		{"link": "L1", "campaign": "C", "visitor": None, "day": DAY2},
+		{"link": "L2", "day": DAY2, "visitor": v2},
+	]
+	rows = rollup.rollup_clicks(clicks, lambda c: c["day"])
+	a = rows[("C", "L1", "A", DAY1)]
+	assert (a.clicks, a.bot_clicks, a.visitors) == (2, 1, {rollup.visitor_key(v1)})
+	assert rows[("C", "L1", "B", DAY1)].visitors == {rollup.visitor_key(v2)}
+	cookieless = rows[("C", "L1", "", DAY2)]
+	assert (cookieless.clicks, cookieless.visitors) == (1, set())
+	assert rows[(None, "L2", "", DAY2)].clicks == 1
+	assert len(rows) == 4
+
+
+def test_row_names_are_deterministic_and_tell_keys_apart():
+	key = ("C", "L1", "A", DAY1)
+	assert rollup.row_name(key) == rollup.row_name(("C", "L1", "A", date(2026, 11, 1)))
+	others = [("C", "L1", "B", DAY1), ("C", "L1", "A", DAY2), (None, "L1", "A", DAY1), ("C", "L1A", "", DAY1)]
+	names = {rollup.row_name(k) for k in [key, *others]}
+	assert len(names) == 5 and all(len(n) == 32 for n in names)
+
+
+@given(
+	st.lists(
+		st.tuples(st.sampled_from(["C1", "C2"]), st.integers(0, 9), st.integers(0, 40)),
+		min_size=1,
+		max_size=200,
+	)
+)
+def test_union_over_days_counts_each_visitor_once(clicks):
+	"""(campaign, day, visitor) clicks: the union of daily sets equals the distinct visitors."""
+	ids = {n: hashlib.md5(str(n).encode()).hexdigest() for n in range(41)}  # random-looking, like real ids
+	records = [
+		{"link": "L", "campaign": c, "visitor": ids[v], "day": date(2026, 1, 1 + d)} for c, d, v in clicks
+	]
+	union = rollup.VisitorUnion()
+	for (campaign, _link, _variant, _day), counts in rollup.rollup_clicks(
+		records, lambda r: r["day"]
+	).items():
+		union.add(campaign, rollup.encode(counts.visitors), len(counts.visitors))
+	for campaign in ("C1", "C2"):
+		assert union.count(campaign) == len({v for c, _d, v in clicks if c == campaign})
+	assert union.count_all(["C1", "C2"]) == len({v for _c, _d, v in clicks})
+
+
+def test_purged_days_add_their_daily_counts():
+	union = rollup.VisitorUnion()
+	union.add("C", rollup.encode([1, 2]), 2)
+	union.add("C", rollup.encode([2, 3]), 2)
+	union.add("C", None, 5)  # a day whose visitors went with its clicks
+	assert union.count("C") == 3 + 5
+	assert union.count("other") == 0

@@ -1,0 +1,109 @@
+# Copyright (c) 2026, TrackFlow developers
+# License: AGPL-3.0. See license.txt
+"""The click rollup the reports read: written by the drain exactly once, kept exact through erasure,
+purged with the clicks, and rebuilt from the clicks by the upgrade patch."""
+
+import secrets
+
+import frappe
+from frappe.utils import add_days, add_to_date, getdate, now_datetime, nowdate
+
+from trackflow import maintenance
+from trackflow.drain import store_clicks
+from trackflow.engine import rollup
+from trackflow.testing import TrackFlowTestCase
+
+
+def record(link: str, campaign: str, visitor: str | None, days_ago: float = 0.1, **extra) -> dict:
+	return {
+		"id": secrets.token_hex(16),
+		"link": link,
+		"campaign": campaign,
+		"visitor": visitor,
+		"ts": add_to_date(now_datetime(), days=-days_ago).timestamp(),
+		**extra,
+	}
+
+
+class TestLinkClickDay(TrackFlowTestCase):
+	def setUp(self):
+		frappe.set_user("Administrator")
+		self.campaign = (
+			frappe.get_doc({"doctype": "Link Campaign", "campaign_name": f"Rollup {secrets.token_hex(3)}"})
+			.insert()
+			.name
+		)
+		self.link = (
+			frappe.get_doc(
+				{
+					"doctype": "Tracked Link",
+					"destination_url": "https://example.com/",
+					"campaign": self.campaign,
+				}
+			)
+			.insert()
+			.name
+		)
+		self.visitors = [secrets.token_hex(16) for _ in range(3)]
+
+	def rows(self) -> list:
+		return frappe.get_all(
+			"Link Click Day",
+			filters={"campaign": self.campaign},
+			fields=["day", "clicks", "bot_clicks", "visitors", "visitor_set"],
+			order_by="day asc",
+		)
+
+	def test_the_drain_writes_each_click_once(self):
+		a, b, c = self.visitors
+		batch = [
+			record(self.link, self.campaign, a),
+			record(self.link, self.campaign, a),
+			record(self.link, self.campaign, b),
+			record(self.link, self.campaign, c, is_bot=1),
+			record(self.link, self.campaign, None),  # cookieless: a click, no visitor
+		]
+		store_clicks(batch)
+		store_clicks(batch)  # a replayed batch adds nothing
+		store_clicks([record(self.link, self.campaign, b), record(self.link, self.campaign, c)])
+		(row,) = self.rows()
+		self.assertEqual(getdate(row.day), getdate(nowdate()))
+		self.assertEqual((row.clicks, row.bot_clicks, row.visitors), (6, 1, 3))
+		self.assertEqual(
+			sorted(rollup.decode(row.visitor_set)), sorted(rollup.visitor_key(v) for v in self.visitors)
+		)
+
+	def test_erasure_takes_the_visitor_out_and_keeps_the_clicks(self):
+		a, b, _c = self.visitors
+		store_clicks([record(self.link, self.campaign, a), record(self.link, self.campaign, b)])
+		maintenance.erase_visitor_data(a)
+		(row,) = self.rows()
+		self.assertEqual((row.clicks, row.visitors), (2, 1))
+		self.assertEqual(list(rollup.decode(row.visitor_set)), [rollup.visitor_key(b)])
+
+	def test_purge_clears_old_visitor_sets_and_keeps_counts(self):
+		a, b, _c = self.visitors
+		store_clicks([record(self.link, self.campaign, a, days_ago=500), record(self.link, self.campaign, b)])
+		report = maintenance.purge()
+		self.assertGreaterEqual(report["tables"]["click visitor sets"], 1)
+		old, recent = self.rows()
+		self.assertEqual(getdate(old.day), getdate(add_days(nowdate(), -500)))
+		self.assertEqual((old.clicks, old.visitors, old.visitor_set), (1, 1, None))
+		self.assertEqual(
+			(recent.visitors, list(rollup.decode(recent.visitor_set))), (1, [rollup.visitor_key(b)])
+		)
+
+	def test_rebuild_from_the_clicks_gives_the_drains_rows(self):
+		a, b, c = self.visitors
+		store_clicks(
+			[
+				record(self.link, self.campaign, a, days_ago=2),
+				record(self.link, self.campaign, b, days_ago=2),
+				record(self.link, self.campaign, a),
+				record(self.link, self.campaign, c, is_bot=1),
+			]
+		)
+		drained = self.rows()
+		self.assertEqual(len(drained), 2)
+		self.assertGreaterEqual(maintenance.rebuild_click_rollup(chunk=2), 4)
+		self.assertEqual(self.rows(), drained)
