@@ -23,11 +23,16 @@ from trackflow.engine.forwarding.types import (
 )
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
-MAX_ATTEMPTS = 8
+DEFAULT_MAX_ATTEMPTS = 8  # TrackFlow Settings' default
 # Deliveries read per run; the rest wait for the next run (every 5 minutes).
 SEND_BATCH = 10_000
 RUN_LOCK_SECONDS = 15 * 60
 EXCERPT_LIMIT = 2000
+
+
+def max_attempts() -> int:
+	"""Attempts a delivery gets in all before it is marked failed (TrackFlow Settings)."""
+	return get_settings().forwarding_max_attempts or DEFAULT_MAX_ATTEMPTS
 
 
 def queue_deliveries(conversion_name: str) -> list[str]:
@@ -51,7 +56,7 @@ def queue_deliveries(conversion_name: str) -> list[str]:
 	for doc in destinations:
 		if doc.name in existing:
 			continue
-		destination = doc.engine_destination(MAX_ATTEMPTS)
+		destination = doc.engine_destination(max_attempts())
 		event_name = destination.event_name(forwarded.conversion_type)
 		if not event_name:
 			continue
@@ -106,7 +111,7 @@ def _send_due() -> dict[str, int]:
 	with Sender() as sender:
 		for destination_name, rows in by_destination.items():
 			doc = frappe.get_doc("Conversion Destination", destination_name)
-			destination = doc.engine_destination(MAX_ATTEMPTS)
+			destination = doc.engine_destination(max_attempts())
 			delivery_of = {row.conversion: row.name for row in rows}
 			attempts = {row.conversion: row.attempts or 0 for row in rows}
 			sendable = [forwarded[row.conversion] for row in rows if row.conversion in forwarded]

@@ -127,6 +127,9 @@ def test_settings_bounds():
 		validate_settings({"won_deal_statuses": ["Won"], "lost_deal_statuses": ["Won"]})
 	with pytest.raises(ValidationError, match="Consent Mode"):
 		validate_settings({"consent_mode": "maybe"})
+	validate_settings({"forwarding_max_attempts": 20})
+	with pytest.raises(ValidationError, match="Maximum Delivery Attempts must be between 1 and 20, not 0"):
+		validate_settings({"forwarding_max_attempts": 0})
 
 
 def test_funnel_stages_and_exits_in_both_crm_versions():

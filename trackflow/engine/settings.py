@@ -31,6 +31,7 @@ INT_BOUNDS: dict[str, IntBound] = {
 	"score_half_life_days": IntBound("Score Half-Life (days)", 1, 3650),
 	"hot_threshold": IntBound("Hot from Score", 1, 100_000),
 	"warm_threshold": IntBound("Warm from Score", 0, 100_000),
+	"forwarding_max_attempts": IntBound("Maximum Delivery Attempts", 1, 20),
 }
 
 CONSENT_MODES = ("none", "opt-in", "opt-out")

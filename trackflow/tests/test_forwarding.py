@@ -241,6 +241,27 @@ class TestForwarding(TrackFlowTestCase):
 		excerpt = frappe.db.get_value("Conversion Delivery", delivery.name, "response_excerpt") or ""
 		self.assertNotIn(TOKEN, excerpt + json.dumps(self.stand_in.bodies[-1].get("data")))
 
+	def test_max_attempts_comes_from_settings(self):
+		destination = make_destination(self.stand_in.url)
+		_lead, conversion = self.won_conversion()
+		queue_deliveries(conversion.name)
+		delivery = {"conversion": conversion.name, "destination": destination.name}
+		frappe.db.set_single_value("TrackFlow Settings", "forwarding_max_attempts", 2)
+		self.addCleanup(frappe.db.set_single_value, "TrackFlow Settings", "forwarding_max_attempts", 8)
+		self.stand_in.statuses = [500, 500, 500]
+		for expected in ("retrying", "failed"):
+			frappe.db.set_value(
+				"Conversion Delivery", delivery, "next_attempt_at", add_to_date(now_datetime(), seconds=-1)
+			)
+			send_due_deliveries()
+			self.assertEqual(frappe.db.get_value("Conversion Delivery", delivery, "status"), expected)
+		self.assertEqual(frappe.db.get_value("Conversion Delivery", delivery, "attempts"), 2)
+		self.assertIn(
+			"gave up after 2 attempts",
+			frappe.db.get_value("Conversion Delivery", delivery, "response_excerpt"),
+		)
+		self.assertEqual(len(self.stand_in.requests), 2)
+
 	def test_denied_consent_is_skipped(self):
 		make_destination(self.stand_in.url)
 		lead, conversion = self.won_conversion()

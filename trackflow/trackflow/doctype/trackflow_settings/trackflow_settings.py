@@ -35,6 +35,7 @@ class TrackFlowSettings(Document):
 		direct_click_writes: DF.Int
 		enabled: DF.Check
 		event_retention_days: DF.Int
+		forwarding_max_attempts: DF.Int
 		honour_do_not_track: DF.Check
 		hot_threshold: DF.Int
 		ipv4_prefix_length: DF.Int
