@@ -54,11 +54,16 @@ def store_collected(records: list[dict]) -> None:
 	tz = ZoneInfo(get_system_timezone())
 	now = now_datetime()
 	for site_name, batches in by_site.items():
-		site = frappe.db.get_value("TrackFlow Site", site_name, ["name", "allowed_domains"], as_dict=True)
+		site = frappe.db.get_value(
+			"TrackFlow Site", site_name, ["name", "allowed_domains", "capture_ad_cookies"], as_dict=True
+		)
 		if not site:
 			continue  # the site was deleted after the batch was accepted
 		rows = sessions.build_rows(
-			batches, internal_domains=site.allowed_domains.split(), classify=partial(classify_channel)
+			batches,
+			internal_domains=site.allowed_domains.split(),
+			classify=partial(classify_channel),
+			ad_cookies=bool(site.capture_ad_cookies),
 		)
 		_store_visitors(rows.visitors, site.name, tz, now)
 		_store_sessions(rows, site.name, tz, now)

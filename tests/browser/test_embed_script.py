@@ -6,10 +6,16 @@ import time
 
 import pytest
 
+from trackflow.engine.collect import parse_collect
+from trackflow.engine.sessions import build_rows
+
 from .conftest import COLLECT_PATH, SCRIPT, SITE_KEY
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DAY = 86400
+GA = "GA1.1.1234567890.1700000000"
+FBP = "fb.1.1596403881668.1116446470"
+AD_COOKIES = 'data-ad-cookies="true"'
 
 
 def minified_script() -> bytes:
@@ -49,15 +55,21 @@ def test_first_visit_sets_cookies_and_posts_to_its_own_origin(tf):
 	assert cookies["_tf_v"]["sameSite"] == "Lax"
 
 
+def set_ad_cookies(tf, **cookies):
+	tf.context.add_cookies([{"name": k, "value": v, "url": tf.site_origin} for k, v in cookies.items()])
+
+
 def test_the_minified_script_behaves_the_same(tf):
 	tf.collector.script = minified_script()
+	set_ad_cookies(tf, _ga=GA, _fbp=FBP)
 	try:
-		tf.goto(tf.add_page("/min"))
+		tf.goto(tf.add_page("/min", attrs=AD_COOKIES))
 		tf.page.evaluate("trackflow('event', 'minified', {ok: true})")
 		events = tf.collector.wait_events(3)
 	finally:
 		tf.collector.script = SCRIPT.read_bytes()
 	assert [e["type"] for e in events] == ["session_start", "pageview", "event"]
+	assert events[0]["click_ids"] == {"_ga": GA, "_fbp": FBP}
 
 
 def test_cookie_lifetime_is_configurable_and_visitor_persists(tf):
@@ -420,3 +432,52 @@ def test_pages_without_a_site_key_or_loading_twice_stay_quiet(tf):
 	time.sleep(0.3)
 	assert len(tf.collector.events("pageview")) == 1
 	assert len(tf.collector.events("event")) == 1
+
+
+def test_ad_platform_cookies_are_sent_at_session_start_when_the_site_opts_in(tf):
+	set_ad_cookies(tf, _ga=GA, _fbp=FBP, _ga_ABC123="GS1.1.1700000000.1.0")
+	url = tf.add_page("/ads", attrs=AD_COOKIES)
+	tf.goto(url + "?gclid=abc")
+	tf.collector.wait_events(2)
+	tf.goto(url + "?next")
+	tf.collector.wait_events(2, "pageview")
+	starts = tf.collector.events("session_start")
+	assert len(starts) == 1  # read at session start only
+	assert starts[0]["click_ids"] == {"gclid": "abc", "_ga": GA, "_fbp": FBP}  # as the page has them
+	# The drain keeps them for a site that opted in, _ga as the GA4 client id (what forwarding sends).
+	batch = parse_collect(tf.collector.requests[0]["body"], max_skew=2 * DAY)
+	(session,) = build_rows([batch], ad_cookies=True).sessions
+	assert dict(session.click_ids) == {"gclid": "abc", "_ga": "1234567890.1700000000", "_fbp": FBP}
+	(session,) = build_rows([batch]).sessions
+	assert dict(session.click_ids) == {"gclid": "abc"}
+
+
+def test_ad_platform_cookies_are_not_read_without_the_attribute(tf):
+	set_ad_cookies(tf, _ga=GA, _fbp=FBP)
+	tf.goto(tf.add_page("/no-ads"))
+	(start,) = tf.collector.wait_events(1, "session_start")
+	assert start["click_ids"] == {}
+	assert (
+		b"_fbp" not in tf.collector.requests[0]["body"]
+		and b"1234567890" not in tf.collector.requests[0]["body"]
+	)
+
+
+def test_absent_or_malformed_ad_platform_cookies_add_no_keys(tf):
+	tf.goto(tf.add_page("/ads-none", attrs=AD_COOKIES))
+	(start,) = tf.collector.wait_events(1, "session_start")
+	assert start["click_ids"] == {}
+	tf.context.clear_cookies()
+	set_ad_cookies(tf, _ga="GA1." + "1" * 520, _fbp="")
+	tf.goto(tf.add_page("/ads-bad", attrs=AD_COOKIES))
+	starts = tf.collector.wait_events(2, "session_start")
+	assert starts[1]["click_ids"] == {}
+
+
+def test_ad_platform_cookies_wait_for_opt_in_consent(tf):
+	set_ad_cookies(tf, _ga=GA, _fbp=FBP)
+	tf.goto(tf.add_page("/ads-optin", attrs=f'data-consent="opt-in" {AD_COOKIES}'))
+	tf.assert_nothing_sent()
+	tf.page.evaluate("trackflow('consent', 'granted')")
+	(start,) = tf.collector.wait_events(1, "session_start")
+	assert start["click_ids"] == {"_ga": GA, "_fbp": FBP}

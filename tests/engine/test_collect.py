@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trackflow.engine.collect import (
+	AD_COOKIES,
 	CLICK_ID_PARAMS,
 	SENSITIVE_FIELD,
 	UTM_KEYS,
@@ -125,6 +126,15 @@ def test_full_batch_is_parsed_and_normalised():
 	assert form.form == "signup" and dict(form.fields) == {"email": "ada@example.com", "company": "AE"}
 	assert consent.consent == "granted"
 	assert not batch.cookieless
+
+
+def test_ad_platform_cookies_are_accepted_as_the_page_has_them():
+	payload = full_batch()
+	cookies = {"_ga": "GA1.1.1234567890.1700000000", "_fbp": "fb.1.1596403881668.1116446470"}
+	payload["events"][0]["click_ids"].update(cookies)
+	(start, *_) = parse(payload).events
+	assert dict(start.click_ids) == {"gclid": "Cj0KCQ-abc_123", "tf_click": "clk_8Hq2", **cookies}
+	assert set(AD_COOKIES) == set(cookies)
 
 
 def test_parsed_values_are_immutable():
@@ -270,6 +280,10 @@ INVALID = {
 	"utm too long": (_set(["events", 0, "utm", "term"], "t" * 201), "utm"),
 	"click id with space": (_set(["events", 0, "click_ids", "gclid"], "a b"), "click id"),
 	"unknown click id": (_set(["events", 0, "click_ids", "yclid"], "x"), "click_ids"),
+	"other ga cookie": (_set(["events", 0, "click_ids", "_ga_ABC123"], "GS1.1.1700000000.1.0"), "click_ids"),
+	"_ga with space": (_set(["events", 0, "click_ids", "_ga"], "GA1.1.1 2"), "click id"),
+	"_fbp too long": (_set(["events", 0, "click_ids", "_fbp"], "fb.1." + "1" * 510), "click id"),
+	"_ga number": (_set(["events", 0, "click_ids", "_ga"], 1.2), "click id"),
 	"event name with space": (_set(["events", 2, "name"], "add to cart"), "name"),
 	"event name too long": (_set(["events", 2, "name"], "n" * 65), "name"),
 	"nested props": (_set(["events", 2, "props", "obj"], {"a": 1}), "props"),
@@ -490,7 +504,9 @@ def events(draw, kind: str, ts_range: tuple[int, int]) -> dict:
 			event["utm"] = draw(st.dictionaries(st.sampled_from(UTM_KEYS), st.text(min_size=1, max_size=60)))
 		if draw(st.booleans()):
 			event["click_ids"] = draw(
-				st.dictionaries(st.sampled_from(CLICK_ID_PARAMS), st.text(PRINTABLE, min_size=1, max_size=80))
+				st.dictionaries(
+					st.sampled_from(CLICK_ID_PARAMS + AD_COOKIES), st.text(PRINTABLE, min_size=1, max_size=80)
+				)
 			)
 	elif kind == "event":
 		event["name"] = draw(names)

@@ -4,7 +4,14 @@ import json
 from decimal import Decimal
 
 from trackflow.engine.collect import parse_collect
-from trackflow.engine.sessions import TOUCH_CLICK, TOUCH_NEW, TOUCH_NONE, build_rows, touchpoint_decision
+from trackflow.engine.sessions import (
+	TOUCH_CLICK,
+	TOUCH_NEW,
+	TOUCH_NONE,
+	build_rows,
+	session_click_ids,
+	touchpoint_decision,
+)
 
 NOW = 1_767_225_600.0
 SENT = int(NOW * 1000)
@@ -122,6 +129,54 @@ def test_trackflow_click_reuses_the_click_touchpoint():
 	(session,) = rows.sessions
 	assert session.touch.kind == TOUCH_CLICK and session.touch.click_id == "clk_8Hq2"
 	assert rows.touchpoints == ()
+
+
+GA = "GA1.1.1234567890.1700000000"
+FBP = "fb.1.1596403881668.1116446470"
+
+
+def test_ad_cookies_are_kept_normalised_only_when_the_site_opted_in():
+	ids = {"gclid": "x", "_ga": GA, "_fbp": FBP}
+	assert dict(session_click_ids(ids)) == {"gclid": "x"}  # off by default
+	assert dict(session_click_ids(ids, ad_cookies=True)) == {
+		"gclid": "x",
+		"_ga": "1234567890.1700000000",  # the GA4 client id: the cookie's last two parts
+		"_fbp": FBP,
+	}
+	assert dict(session_click_ids({"_ga": "GA1.2.42.1700000000", "_fbp": FBP + ".AQ"}, True)) == {
+		"_ga": "42.1700000000",
+		"_fbp": FBP + ".AQ",  # Meta's parameter builder may append an appendix
+	}
+	# cookies of another shape are dropped, not errors
+	assert dict(session_click_ids({"_ga": "1234.5678", "_fbp": "fb.x.1.2", "gclid": "y"}, True)) == {
+		"gclid": "y"
+	}
+	assert dict(session_click_ids({"_ga": "GA1.1.abc.123", "_fbp": "fbp.1.2.3"}, True)) == {}
+	plain = {"gclid": "x"}
+	assert session_click_ids(plain, True) is plain
+
+
+def test_ad_cookies_reach_the_session_row_only_and_never_the_touchpoint():
+	calls = []
+
+	def classify(source, medium, referrer, click_ids):
+		calls.append(dict(click_ids))
+		return "Paid Search"
+
+	visit = batch([start(click_ids={"gclid": "x", "_ga": GA, "_fbp": FBP})])
+	for ad_cookies, expected in (
+		(False, {"gclid": "x"}),
+		(True, {"gclid": "x", "_ga": "1234567890.1700000000", "_fbp": FBP}),
+	):
+		rows = build_rows([visit], classify=classify, ad_cookies=ad_cookies)
+		(session,) = rows.sessions
+		(touch,) = rows.touchpoints
+		assert dict(session.click_ids) == expected
+		assert dict(touch.click_ids) == {"gclid": "x"} and touch.source == "google"
+	assert calls == [{"gclid": "x"}, {"gclid": "x"}]
+	# cookies alone (a direct visit) make no touchpoint
+	alone = build_rows([batch([start(click_ids={"_ga": GA, "_fbp": FBP})])], ad_cookies=True)
+	assert alone.touchpoints == () and alone.sessions[0].touch.kind == TOUCH_NONE
 
 
 def test_direct_session_is_no_touchpoint_and_later_batches_only_update():

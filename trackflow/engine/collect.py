@@ -22,7 +22,8 @@ page, http/https, at most 2048 characters). By type, the other keys allowed (``*
 
 	session_start  ref, utm {source, medium, campaign, content, term: str <= 200},
 	               click_ids {gclid, gbraid, wbraid, fbclid, msclkid, ttclid, li_fat_id, twclid,
-	               tf_click: printable ASCII, no spaces, <= 512}
+	               tf_click, and the ad platforms' cookies _ga and _fbp as the page has them (sent
+	               only when the site opts in): printable ASCII, no spaces, <= 512}
 	               at most one per batch, and then it is the first event; opens ``session``
 	pageview       title (str <= 300), ref (http/https URL <= 2048: document.referrer or the previous
 	               SPA URL)
@@ -80,6 +81,9 @@ CLICK_ID_PARAMS = (
 	"tf_click",
 )
 TRACKFLOW_CLICK_PARAM = "tf_click"
+# First-party cookies of Google Analytics and Meta that the embed script adds to click_ids when its
+# TrackFlow Site opts in (data-ad-cookies); trackflow.engine.sessions keeps them, normalised, only then.
+AD_COOKIES = ("_ga", "_fbp")
 EVENT_TYPES = ("session_start", "pageview", "event", "conversion", "identify", "form", "consent", "ping")
 # The same rule as SENSITIVE in trackflow.js: form fields that are never captured.
 SENSITIVE_FIELD = re.compile(
@@ -125,7 +129,7 @@ _REQUIRED = {
 	"ping": _COMMON,
 }
 _UTM_KEYS = frozenset(UTM_KEYS)
-_CLICK_KEYS = frozenset(CLICK_ID_PARAMS)
+_CLICK_KEYS = frozenset(CLICK_ID_PARAMS + AD_COOKIES)
 _CONVERSION_KEYS = frozenset(("type", "value", "currency", "id"))
 _TRAIT_KEYS = frozenset(("email", "name", "phone"))
 _CONSENT_VALUES = frozenset(("granted", "denied"))

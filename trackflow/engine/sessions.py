@@ -1,12 +1,15 @@
 """Turns validated collect batches into the visitor, session, event, touchpoint and identity rows the drain writes."""
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from trackflow.engine.collect import (
+	AD_COOKIES,
 	EMPTY,
 	TRACKFLOW_CLICK_PARAM,
 	CollectBatch,
@@ -33,6 +36,11 @@ AD_CLICK_SOURCES: dict[str, tuple[str, str | None]] = {
 	"li_fat_id": ("linkedin", "cpc"),
 	"twclid": ("twitter", "cpc"),
 }
+# The ad platforms' cookies as the embed script sends them (see AD_COOKIES) -> the form their conversion
+# APIs want: GA4's client id is the `_ga` cookie's last two parts (GA1.1.<random>.<seconds>), Meta's
+# browser id is the `_fbp` cookie itself (fb.<subdomain index>.<ms>.<random>[.<appendix>]).
+_GA_COOKIE = re.compile(r"GA[0-9]+\.[0-9]+\.([0-9]{1,20}\.[0-9]{1,20})")
+_FBP_COOKIE = re.compile(r"fb\.[0-9]\.[0-9]{1,20}\.[!-~]+")
 FORM_EMAIL_FIELDS = frozenset(("email", "e-mail", "email_address", "emailaddress", "your-email", "mail"))
 FORM_NAME_FIELDS = frozenset(("name", "full_name", "fullname", "your-name"))
 FORM_PHONE_FIELDS = frozenset(("phone", "telephone", "tel", "mobile", "phone_number", "your-phone"))
@@ -221,6 +229,21 @@ def touchpoint_decision(
 	return TouchDecision(TOUCH_NONE)
 
 
+def session_click_ids(click_ids: Mapping[str, str], ad_cookies: bool = False) -> Mapping[str, str]:
+	"""The click ids a session keeps from its session_start: the ad platforms' cookies only when the site
+	opted in (TrackFlow Site's Capture Ad Platform Cookies), and then normalised for the conversion APIs
+	(`_ga` becomes the GA4 client id); a cookie of another shape is dropped, it is no error."""
+	if not any(key in click_ids for key in AD_COOKIES):
+		return click_ids
+	kept = {key: value for key, value in click_ids.items() if key not in AD_COOKIES}
+	if ad_cookies:
+		if ga := _GA_COOKIE.fullmatch(click_ids.get("_ga", "")):
+			kept["_ga"] = ga[1]
+		if _FBP_COOKIE.fullmatch(click_ids.get("_fbp", "")):
+			kept["_fbp"] = click_ids["_fbp"]
+	return MappingProxyType(kept)
+
+
 def _form_identity(event: CollectEvent) -> tuple[str | None, str | None, str | None]:
 	email = name = phone = None
 	for key, value in event.fields.items():
@@ -242,10 +265,12 @@ def build_rows(
 	*,
 	internal_domains: Iterable[str] = (),
 	classify: Classify | None = None,
+	ad_cookies: bool = False,
 ) -> DrainRows:
 	"""Rows for one drain run over validated batches (any order, possibly replayed): events are
 	de-duplicated by id, sessions by id, visitors merged. `internal_domains` are the site's own domains
-	(TrackFlow Site's allowed domains); `classify` gives each session's channel (None: left empty)."""
+	(TrackFlow Site's allowed domains); `classify` gives each session's channel (None: left empty);
+	`ad_cookies`: the site captures the ad platforms' cookies (else a session drops any it was sent)."""
 	internal_domains = tuple(internal_domains)
 	visitors: dict[str, list] = {}
 	starts: dict[str, tuple[CollectBatch, CollectEvent]] = {}
@@ -330,8 +355,10 @@ def build_rows(
 
 	sessions, touchpoints = [], []
 	for session, (batch, start) in starts.items():
-		touch = touchpoint_decision(start.utm, start.click_ids, start.ref, start.url, internal_domains)
-		channel = classify(touch.source, touch.medium, start.ref, start.click_ids) if classify else None
+		# The ad platforms' cookies are no marketing touch: only the session keeps them.
+		click_ids = session_click_ids(start.click_ids)
+		touch = touchpoint_decision(start.utm, click_ids, start.ref, start.url, internal_domains)
+		channel = classify(touch.source, touch.medium, start.ref, click_ids) if classify else None
 		sessions.append(
 			SessionRow(
 				session,
@@ -342,7 +369,7 @@ def build_rows(
 				start.url,
 				start.ref,
 				start.utm,
-				start.click_ids,
+				session_click_ids(start.click_ids, ad_cookies),
 				channel,
 				touch,
 			)
@@ -362,7 +389,7 @@ def build_rows(
 					touch.term,
 					touch.referrer_host,
 					start.url,
-					start.click_ids,
+					click_ids,
 				)
 			)
 	updates = tuple(
@@ -399,5 +426,6 @@ __all__ = [
 	"VisitorRow",
 	"build_rows",
 	"is_internal_referrer",
+	"session_click_ids",
 	"touchpoint_decision",
 ]

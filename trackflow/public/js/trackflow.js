@@ -9,20 +9,20 @@
 	const attr = (k) => s.getAttribute("data-" + k);
 	if (!s || (old && old.tf) || !/^https?:$/.test(location.protocol) || !w.crypto || !attr("site")) return;
 
-	const site = attr("site");
-	const END = new URL(s.src).origin + "/api/method/trackflow.api.tracking.collect";
-	const cookieDays = +attr("cookie-days") || 395;
-	const sessionMs = (+attr("session-minutes") || 30) * 6e4;
-	const mode = attr("consent"); // none (default) | opt-in | opt-out
-	const cookieless = attr("cookieless") == "true"; // anonymous pings while tracking is not allowed
-	const domain = attr("cookie-domain");
-	const dnt =
-		attr("respect-dnt") != "false" &&
-		(n.doNotTrack == "1" || w.doNotTrack == "1" || n.globalPrivacyControl === true);
-	const UTM = ["source", "medium", "campaign", "content", "term"];
-	const CLICK = ["gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid", "li_fat_id", "twclid", "tf_click"];
-	// Never captured from forms (the same rule as SENSITIVE_FIELD in collect.py).
-	const SENSITIVE = /passw|secret|token|card|ccnum|(^|[\W_])(cc|cvv|cvc|csc|iban|ssn|pin|pass|pwd)\d*([\W_]|$)/i;
+	const site = attr("site"),
+		END = new URL(s.src).origin + "/api/method/trackflow.api.tracking.collect",
+		cookieDays = +attr("cookie-days") || 395,
+		sessionMs = (+attr("session-minutes") || 30) * 6e4,
+		mode = attr("consent"), // none (default) | opt-in | opt-out
+		cookieless = attr("cookieless") == "true", // anonymous pings while tracking is not allowed
+		domain = attr("cookie-domain"),
+		dnt =
+			attr("respect-dnt") != "false" &&
+			(n.doNotTrack == "1" || w.doNotTrack == "1" || n.globalPrivacyControl === true),
+		UTM = ["source", "medium", "campaign", "content", "term"],
+		CLICK = ["gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid", "li_fat_id", "twclid", "tf_click"],
+		// Never captured from forms (the same rule as SENSITIVE_FIELD in collect.py).
+		SENSITIVE = /passw|secret|token|card|ccnum|(^|[\W_])(cc|cvv|cvc|csc|iban|ssn|pin|pass|pwd)\d*([\W_]|$)/i;
 	let queue = []; // events ready to send (tracking allowed)
 	let held = []; // events kept in memory only, until consent is given (opt-in)
 	const pings = []; // cookieless pings (visitor and session null)
@@ -39,7 +39,7 @@
 	};
 	let consent = cookie("_tf_c"); // "1" granted, "0" denied, null: not asked
 
-	const rid = () => [].map.call(crypto.getRandomValues(new Uint8Array(16)), (b) => (b | 256).toString(16).slice(1)).join("");
+	const rid = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => (b | 256).toString(16).slice(1)).join("");
 	const txt = (v, len) => String(v).slice(0, len);
 	const key = (k, len) => txt(k, len).replace(/[^\w.:-]/g, "_");
 	const httpUrl = (u) => (/^https?:\/\//i.test(u) ? txt(u, 2048) : undefined);
@@ -70,6 +70,13 @@
 			send(); // the previous session's events go in their own batch
 			session = rid();
 			st[2] = c[2];
+			// Sites that opt in (TrackFlow Site: Capture Ad Platform Cookies) also send the GA4 and Meta
+			// browser ids, as set; the server keeps the ones of the right shape, for server-side matching.
+			if (attr("ad-cookies") == "true")
+				["_ga", "_fbp"].forEach((k) => {
+					const v = cookie(k);
+					if (v && /^[!-~]{1,512}$/.test(v)) c[1][k] = v;
+				});
 			queue.push({
 				type: "session_start", id: rid(), ts, url: httpUrl(location.href),
 				ref: httpUrl(d.referrer), utm: c[0], click_ids: c[1]
@@ -135,8 +142,8 @@
 		if (allowed()) {
 			try {
 				// a reload within a second is not a new page view
-				const last = (sessionStorage.getItem("_tf_p") || "").split(" ");
-				sessionStorage.setItem("_tf_p", now + " " + u);
+				const last = (sessionStorage._tf_p || "").split(" ");
+				sessionStorage._tf_p = now + " " + u;
 				if (last[1] == u && now - last[0] < 1000) return;
 			} catch (x) {}
 		} else if (cookieless) {

@@ -71,6 +71,12 @@ class TestTrackFlowSite(TrackFlowTestCase):
 		site.honour_do_not_track = 0
 		site.save()
 		self.assertIn('data-respect-dnt="false"', site.snippet)
+		self.assertNotIn("data-ad-cookies", site.snippet)  # off by default
+		site.capture_ad_cookies = 1
+		site.save()
+		self.assertIn('data-ad-cookies="true"', site.snippet)
+		site.capture_ad_cookies = 0
+		site.save()
 		with self.assertRaises(frappe.ValidationError):
 			make_site("TF Bad Domains", "not a domain!")
 		old = site.site_key
@@ -101,7 +107,12 @@ class TestTrackFlowSite(TrackFlowTestCase):
 			"session_start",
 			ref="https://www.google.com/",
 			utm={"source": "google", "medium": "cpc", "campaign": "spring"},
-			click_ids={"gclid": "abc123"},
+			# the site has not opted in to ad platform cookies: the drain drops them
+			click_ids={
+				"gclid": "abc123",
+				"_ga": "GA1.1.1234567890.1700000000",
+				"_fbp": "fb.1.1596403881668.1",
+			},
 		)
 		body = batch(
 			site.site_key,
@@ -117,6 +128,8 @@ class TestTrackFlowSite(TrackFlowTestCase):
 
 		self.assertEqual(frappe.db.get_value("TrackFlow Visitor", visitor, "crm_lead"), lead.name)
 		self.assertEqual(frappe.db.get_value("TrackFlow Session", session, "channel"), "paid_search")
+		stored_ids = frappe.db.get_value("TrackFlow Session", session, "click_ids")
+		self.assertEqual(json.loads(stored_ids), {"gclid": "abc123"})
 		stored = frappe.get_all("TrackFlow Event", {"session": session}, pluck="event_type")
 		self.assertEqual(sorted(stored), ["identify", "pageview"])  # session_start became the session
 		touch = frappe.get_doc("Touchpoint", session)

@@ -39,7 +39,8 @@ class TrackFlowSite(Document):
 
 	def script_attributes(self) -> dict[str, str]:
 		"""The server's settings the embed script reads from its tag: consent mode (the site's, else
-		TrackFlow Settings'), session timeout, cookie lifetime, and DNT/GPC when the site ignores them."""
+		TrackFlow Settings'), session timeout, cookie lifetime, DNT/GPC when the site ignores them, and
+		whether it sends the `_ga` and `_fbp` cookies (Capture Ad Platform Cookies; off by default)."""
 		from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 		settings = get_settings()
@@ -50,6 +51,8 @@ class TrackFlowSite(Document):
 		}
 		if not self.honour_do_not_track:
 			attributes["data-respect-dnt"] = "false"
+		if self.capture_ad_cookies:
+			attributes["data-ad-cookies"] = "true"
 		return attributes
 
 	def domains(self) -> list[str]:
