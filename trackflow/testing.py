@@ -5,7 +5,17 @@ try:  # Frappe 16
 except ImportError:  # Frappe 15
 	from frappe.tests.utils import FrappeTestCase as TrackFlowTestCase
 
-__all__ = ["TrackFlowTestCase"]
+__all__ = ["TrackFlowTestCase", "epoch_seconds", "fake_request"]
+
+
+def epoch_seconds(when) -> float:
+	"""A naive datetime in the site's time zone (what now_datetime() returns) as epoch seconds, the unit of
+	the queue's records; datetime.timestamp() alone would read it in the OS's time zone."""
+	from zoneinfo import ZoneInfo
+
+	from frappe.utils import get_system_timezone
+
+	return when.replace(tzinfo=ZoneInfo(get_system_timezone())).timestamp()
 
 
 def fake_request(

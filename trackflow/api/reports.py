@@ -94,8 +94,9 @@ def won_revenue_card(filters: str | dict | None = None) -> dict:
 @frappe.whitelist()
 def queue_backlog_card(filters: str | dict | None = None) -> dict:
 	"""The "Queue Backlog" number card (managers only): clicks and page events waiting in Redis for the
-	drain. It should stay near zero; a growing number means the scheduler or the workers are down."""
-	frappe.only_for((TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager"))
+	drain. It should stay near zero; a growing number means the scheduler or the workers are down. Who
+	may read Conversion Delivery (the card's document type, so the workspace shows it to them alone)."""
+	frappe.has_permission("Conversion Delivery", "read", throw=True)
 	from trackflow.queues import STREAMS, get_queue
 
 	return {"value": sum(get_queue(stream).backlog() for stream in STREAMS), "fieldtype": "Int"}

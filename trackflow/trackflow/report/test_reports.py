@@ -16,7 +16,7 @@ from trackflow.api.reports import generate_attribution_pdf
 from trackflow.drain import store_clicks
 from trackflow.engine.pdf import pdf_text
 from trackflow.ledger import attribute_conversion
-from trackflow.testing import TrackFlowTestCase
+from trackflow.testing import TrackFlowTestCase, epoch_seconds
 from trackflow.trackflow.doctype.conversion.test_conversion import make_lead, win
 from trackflow.trackflow.doctype.trackflow_settings.test_trackflow_settings import make_user
 from trackflow.trackflow.report.campaign_performance import campaign_performance as performance_report
@@ -76,7 +76,7 @@ def click(link: str, campaign=None, variant=None, visitor_id=None, is_bot=0, day
 		"variant": variant,
 		"visitor": visitor_id or secrets.token_hex(16),
 		"is_bot": is_bot,
-		"ts": add_to_date(now_datetime(), days=-days_ago).timestamp(),
+		"ts": epoch_seconds(add_to_date(now_datetime(), days=-days_ago)),
 	}
 	store_clicks([record])
 	return record["id"]

@@ -11,7 +11,7 @@ from frappe.utils import add_days, add_to_date, getdate, now_datetime, nowdate
 from trackflow import maintenance
 from trackflow.drain import store_clicks
 from trackflow.engine import rollup
-from trackflow.testing import TrackFlowTestCase
+from trackflow.testing import TrackFlowTestCase, epoch_seconds
 
 
 def record(link: str, campaign: str, visitor: str | None, days_ago: float = 0.1, **extra) -> dict:
@@ -20,7 +20,7 @@ def record(link: str, campaign: str, visitor: str | None, days_ago: float = 0.1,
 		"link": link,
 		"campaign": campaign,
 		"visitor": visitor,
-		"ts": add_to_date(now_datetime(), days=-days_ago).timestamp(),
+		"ts": epoch_seconds(add_to_date(now_datetime(), days=-days_ago)),
 		**extra,
 	}
 
