@@ -183,12 +183,13 @@ def check_against_clicks(filters: dict, total: dict) -> None:
 	from trackflow.trackflow.report.report_data import period_of
 
 	period = period_of(filters)
+	campaigns = frappe.get_all("Link Campaign", pluck="name")  # the report's: every campaign
 	click = frappe.qb.DocType("Click Event")
 	started = time.perf_counter()
 	clicks, visitors = (
 		frappe.qb.from_(click)
 		.select(Count(click.name), Count(click.visitor_id).distinct())
-		.where(click.name.like(f"{TAG}%"))
+		.where(click.campaign.isin(campaigns))
 		.where(click.clicked_at >= period.start)
 		.where(click.clicked_at < period.end)
 		.where(click.is_bot == 0)

@@ -93,16 +93,16 @@ def test_union_over_days_counts_each_visitor_once(clicks):
 	for (campaign, _link, _variant, _day), counts in rollup.rollup_clicks(
 		records, lambda r: r["day"]
 	).items():
-		union.add(campaign, rollup.encode(counts.visitors), len(counts.visitors))
+		union.add(rollup.encode(counts.visitors), len(counts.visitors), campaign, "all")
 	for campaign in ("C1", "C2"):
 		assert union.count(campaign) == len({v for c, _d, v in clicks if c == campaign})
-	assert union.count_all(["C1", "C2"]) == len({v for _c, _d, v in clicks})
+	assert union.count_all(["C1", "C2"]) == union.count("all") == len({v for _c, _d, v in clicks})
 
 
 def test_purged_days_add_their_daily_counts():
 	union = rollup.VisitorUnion()
-	union.add("C", rollup.encode([1, 2]), 2)
-	union.add("C", rollup.encode([2, 3]), 2)
-	union.add("C", None, 5)  # a day whose visitors went with its clicks
+	union.add(rollup.encode([1, 2]), 2, "C")
+	union.add(rollup.encode([2, 3]), 2, "C")
+	union.add(None, 5, "C")  # a day whose visitors went with its clicks
 	assert union.count("C") == 3 + 5
 	assert union.count("other") == 0

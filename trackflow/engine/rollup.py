@@ -118,11 +118,15 @@ class VisitorUnion:
 		self._keys: dict[object, set[int]] = defaultdict(set)
 		self._purged: dict[object, int] = defaultdict(int)
 
-	def add(self, group: object, visitor_set: str | None, daily_visitors: int) -> None:
+	def add(self, visitor_set: str | None, daily_visitors: int, *groups: object) -> None:
+		"""One rollup row's visitors, counted in each of `groups` (decoded once)."""
 		if visitor_set is None:
-			self._purged[group] += daily_visitors or 0
-		else:
-			self._keys[group].update(decode(visitor_set))
+			for group in groups:
+				self._purged[group] += daily_visitors or 0
+			return
+		keys = decode(visitor_set)
+		for group in groups:
+			self._keys[group].update(keys)
 
 	def count(self, group: object) -> int:
 		return len(self._keys.get(group, ())) + self._purged.get(group, 0)

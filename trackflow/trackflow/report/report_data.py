@@ -194,14 +194,13 @@ def _add_clicks(
 	)
 	for row in rows:
 		by_campaign[row.campaign]["clicks"] += row.clicks
-		visitors.add(row.campaign, row.visitor_set, row.visitors)
-		if links is not None:
-			for key in (
-				(row.campaign, row.tracked_link),
-				(row.campaign, row.tracked_link, row.variant or ""),
-			):
-				links[key]["clicks"] += row.clicks
-				visitors.add(key, row.visitor_set, row.visitors)
+		if links is None:
+			visitors.add(row.visitor_set, row.visitors, row.campaign)
+			continue
+		link, variant = (row.campaign, row.tracked_link), (row.campaign, row.tracked_link, row.variant or "")
+		links[link]["clicks"] += row.clicks
+		links[variant]["clicks"] += row.clicks
+		visitors.add(row.visitor_set, row.visitors, row.campaign, link, variant)
 	for name in names:
 		by_campaign[name]["unique_visitors"] = visitors.count(name)
 	for key in links or ():

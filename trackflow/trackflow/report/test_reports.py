@@ -215,7 +215,7 @@ class TestReports(TrackFlowTestCase):
 		self.assertEqual([variant_b[f] for f in figures], [1, 1, 0, 0])
 		self.assertNotIn("spend", link)  # spend is the campaign's alone
 		_columns, flat, *_rest = performance_report.execute(
-			{**self.filters, "attribution_model": FIRST_TOUCH, "drill_down": 0}
+			{**self.filters, "attribution_model": FIRST_TOUCH}
 		)
 		self.assertFalse([row for row in flat if row.get("indent")])
 

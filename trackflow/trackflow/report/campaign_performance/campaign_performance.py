@@ -23,7 +23,7 @@ def execute(filters: dict | None = None):
 	period = period_of(filters)
 	model = default_model(filters.get("attribution_model"))
 	currency = company_currency()
-	drill_down = bool(cint(filters.get("drill_down", 1)))
+	drill_down = bool(cint(filters.get("drill_down")))
 	result = campaign_performance(period, model, permitted_campaigns(filters), currency, drill_down)
 	data = []
 	for row in result["rows"]:
