@@ -78,31 +78,53 @@ def test_row_names_are_deterministic_and_tell_keys_apart():
 
 @given(
 	st.lists(
-		st.tuples(st.sampled_from(["C1", "C2"]), st.integers(0, 9), st.integers(0, 40)),
+		st.tuples(
+			st.sampled_from(["C1", "C2"]),
+			st.sampled_from(["L1", "L2"]),
+			st.sampled_from(["", "A", "B"]),
+			st.integers(0, 9),
+			st.integers(0, 40),
+		),
 		min_size=1,
 		max_size=200,
 	)
 )
-def test_union_over_days_counts_each_visitor_once(clicks):
-	"""(campaign, day, visitor) clicks: the union of daily sets equals the distinct visitors."""
+def test_union_over_days_counts_each_visitor_once_at_every_level(clicks):
+	"""(campaign, link, variant, day, visitor) clicks: the union of daily sets equals the distinct visitors
+	of each campaign, link and variant, and of all campaigns together."""
 	ids = {n: hashlib.md5(str(n).encode()).hexdigest() for n in range(41)}  # random-looking, like real ids
 	records = [
-		{"link": "L", "campaign": c, "visitor": ids[v], "day": date(2026, 1, 1 + d)} for c, d, v in clicks
+		{"link": f"{c}-{l}", "campaign": c, "variant": v, "visitor": ids[n], "day": date(2026, 1, 1 + d)}
+		for c, l, v, d, n in clicks
 	]
 	union = rollup.VisitorUnion()
-	for (campaign, _link, _variant, _day), counts in rollup.rollup_clicks(
-		records, lambda r: r["day"]
-	).items():
-		union.add(rollup.encode(counts.visitors), len(counts.visitors), campaign, "all")
+	for (campaign, link, variant, _day), counts in rollup.rollup_clicks(records, lambda r: r["day"]).items():
+		union.add(rollup.encode(counts.visitors), len(counts.visitors), (campaign, link, variant))
+
+	def distinct(**where):
+		return len({r["visitor"] for r in records if all(r[k] == v for k, v in where.items())})
+
 	for campaign in ("C1", "C2"):
-		assert union.count(campaign) == len({v for c, _d, v in clicks if c == campaign})
-	assert union.count_all(["C1", "C2"]) == union.count("all") == len({v for _c, _d, v in clicks})
+		assert union.count((campaign,)) == distinct(campaign=campaign)
+		for link in (f"{campaign}-L1", f"{campaign}-L2"):
+			assert union.count((campaign, link)) == distinct(link=link)
+			for variant in ("", "A", "B"):
+				assert union.count((campaign, link, variant)) == distinct(link=link, variant=variant)
+	assert union.count_all([("C1",), ("C2",)]) == len({r["visitor"] for r in records})
 
 
 def test_purged_days_add_their_daily_counts():
 	union = rollup.VisitorUnion()
-	union.add(rollup.encode([1, 2]), 2, "C")
-	union.add(rollup.encode([2, 3]), 2, "C")
-	union.add(None, 5, "C")  # a day whose visitors went with its clicks
-	assert union.count("C") == 3 + 5
-	assert union.count("other") == 0
+	union.add(rollup.encode([1, 2]), 2, ("C", "L1"))
+	union.add(rollup.encode([2, 3]), 2, ("C", "L2"))
+	union.add(None, 5, ("C", "L2"))  # a day whose visitors went with its clicks
+	assert union.count(("C",)) == 3 + 5
+	assert union.count(("C", "L1")) == 2
+	assert union.count(("C", "L2")) == 2 + 5
+	assert union.count(("other",)) == 0
+	assert union.count_all([]) == 0
+
+
+def test_union_keys_must_be_tuples():
+	with pytest.raises(ValidationError):
+		rollup.VisitorUnion().add(rollup.encode([1]), 1, "C")

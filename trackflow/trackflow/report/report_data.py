@@ -118,7 +118,9 @@ def campaign_performance(
 			total[key] += figures[key]
 		total["revenue"] += figures["revenue"]
 		total["spend"] += figures["spend"]
-	total["unique_visitors"] = visitors.count_all(names)  # a visitor of two campaigns counts once
+	total["unique_visitors"] = visitors.count_all(
+		(name,) for name in names
+	)  # a visitor of two campaigns counts once
 	if names:  # a lead credited to two campaigns counts once in the total
 		for row in _ledger_counts(names, period, model, by=None):
 			_add_ledger_row(total, row, money_too=False)
@@ -193,16 +195,14 @@ def _add_clicks(
 		.run(as_dict=True)
 	)
 	for row in rows:
+		variant = (row.campaign, row.tracked_link, row.variant or "")
 		by_campaign[row.campaign]["clicks"] += row.clicks
-		if links is None:
-			visitors.add(row.visitor_set, row.visitors, row.campaign)
-			continue
-		link, variant = (row.campaign, row.tracked_link), (row.campaign, row.tracked_link, row.variant or "")
-		links[link]["clicks"] += row.clicks
-		links[variant]["clicks"] += row.clicks
-		visitors.add(row.visitor_set, row.visitors, row.campaign, link, variant)
+		visitors.add(row.visitor_set, row.visitors, variant)
+		if links is not None:
+			links[variant[:2]]["clicks"] += row.clicks
+			links[variant]["clicks"] += row.clicks
 	for name in names:
-		by_campaign[name]["unique_visitors"] = visitors.count(name)
+		by_campaign[name]["unique_visitors"] = visitors.count((name,))
 	for key in links or ():
 		links[key]["unique_visitors"] = visitors.count(key)
 
