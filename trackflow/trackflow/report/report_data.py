@@ -158,16 +158,14 @@ def _drill_key(row) -> tuple:
 def _drill_rows(campaign: str, links: dict[tuple, dict]) -> list[dict]:
 	"""The campaign's links (most clicks first), each with its variants; a link without variants (the
 	variant "") lists none."""
-	out = []
-	mine = [key for key in links if key[0] == campaign and len(key) == 2 and key[1]]
-	for key in sorted(mine, key=lambda k: (-links[k]["clicks"], k[1])):
-		variants = [
-			{"variant": k[2], **links[k]}
-			for k in sorted(links, key=lambda k: (len(k), k))
-			if len(k) == 3 and k[:2] == key and k[2]
-		]
-		out.append({"tracked_link": key[1], **links[key], "variants": variants})
-	return out
+	variants: dict[tuple, list[dict]] = defaultdict(list)
+	for key in sorted(k for k in links if len(k) == 3 and k[0] == campaign and k[2]):
+		variants[key[:2]].append({"variant": key[2], **links[key]})
+	mine = [key for key in links if len(key) == 2 and key[0] == campaign and key[1]]
+	return [
+		{"tracked_link": key[1], **links[key], "variants": variants.get(key, [])}
+		for key in sorted(mine, key=lambda k: (-links[k]["clicks"], k[1]))
+	]
 
 
 def _ratios(figures: dict, currency: str | None) -> dict:

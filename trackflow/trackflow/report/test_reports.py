@@ -201,7 +201,7 @@ class TestReports(TrackFlowTestCase):
 
 	def test_campaign_performance_drills_down_to_links_and_variants(self):
 		_columns, data, *_rest = performance_report.execute(
-			{**self.filters, "attribution_model": FIRST_TOUCH}
+			{**self.filters, "attribution_model": FIRST_TOUCH, "drill_down": 1}
 		)
 		start = next(i for i, row in enumerate(data) if row["campaign"] == self.campaign)
 		campaign, link, variant_a, variant_b = data[start : start + 4]
