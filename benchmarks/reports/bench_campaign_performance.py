@@ -3,7 +3,7 @@
 Run from the bench directory (inserts tagged synthetic rows, measures, and deletes them again):
     env/bin/python apps/trackflow/benchmarks/reports/bench_campaign_performance.py --site SITE
 Options: --clicks 1000000 --conversions 10000 --campaigns 50 --runs 5 --keep (leave the rows for EXPLAIN),
---cleanup (only delete the rows of an earlier --keep run).
+--reuse (measure again on the rows a --keep run left), --cleanup (only delete the rows of a --keep run).
 
 Data (every name starts with "rpbench-", which --cleanup deletes): 50 Link Campaigns; clicks spread evenly
 over the last 120 days (2 % bots, visitors drawn from 300k ids); one session Touchpoint per 20 clicks;
@@ -34,6 +34,9 @@ def main():
 	parser.add_argument("--runs", type=int, default=5)
 	parser.add_argument("--keep", action="store_true", help="leave the rows in place")
 	parser.add_argument("--cleanup", action="store_true", help="only delete the rows of an earlier run")
+	parser.add_argument(
+		"--reuse", action="store_true", help="measure the rows an earlier --keep run left (implies --keep)"
+	)
 	args = parser.parse_args()
 	os.chdir("sites")  # run from the bench directory
 	import frappe
@@ -45,11 +48,12 @@ def main():
 		if args.cleanup:
 			cleanup()
 			return
-		generate(args.campaigns, args.clicks, args.conversions)
+		if not args.reuse:
+			generate(args.campaigns, args.clicks, args.conversions)
 		bench_report(args.runs)
 		bench_pdf()
 	finally:
-		if not args.keep and not args.cleanup:
+		if not (args.keep or args.reuse or args.cleanup):
 			cleanup()
 		frappe.destroy()
 
@@ -158,7 +162,7 @@ def bench_report(runs: int) -> None:
 	times = []
 	for _ in range(runs):
 		started = time.perf_counter()
-		_columns, data, *_rest = campaign_performance.execute(filters)
+		_columns, data, *_rest = campaign_performance.execute({**filters, "drill_down": 1})
 		times.append(time.perf_counter() - started)
 	total = data[-1]
 	print(

@@ -193,12 +193,14 @@ def _add_clicks(
 		.run(as_dict=True)
 	)
 	for row in rows:
-		variant = (row.campaign, row.tracked_link, row.variant or "")
 		by_campaign[row.campaign]["clicks"] += row.clicks
+		if links is None:  # one set per campaign is all the campaign rows need
+			visitors.add(row.visitor_set, row.visitors, (row.campaign,))
+			continue
+		variant = (row.campaign, row.tracked_link, row.variant or "")
 		visitors.add(row.visitor_set, row.visitors, variant)
-		if links is not None:
-			links[variant[:2]]["clicks"] += row.clicks
-			links[variant]["clicks"] += row.clicks
+		links[variant[:2]]["clicks"] += row.clicks
+		links[variant]["clicks"] += row.clicks
 	for name in names:
 		by_campaign[name]["unique_visitors"] = visitors.count((name,))
 	for key in links or ():
