@@ -48,6 +48,24 @@ def test_merge_and_remove_keep_counts_exact():
 	assert rollup.remove(text, 42)[1] == 2
 
 
+KEYS = st.integers(0, 2**64 - 1) | st.integers(0, 50)  # full range, and small ones that collide
+
+
+@given(st.lists(st.sets(KEYS, max_size=40), max_size=6), st.lists(KEYS, max_size=10))
+def test_merge_and_remove_behave_as_set_union_and_discard(batches, erased):
+	"""Batches merged one after another, then erasures, equal the same operations on a Python set, and
+	the text stays the canonical encoding (sorted, distinct) that `encode` writes."""
+	text, expected = None, set()
+	for batch in batches:
+		text, count = rollup.merge(text, batch)
+		expected |= batch
+		assert count == len(expected) and text == rollup.encode(expected)
+	for key in erased:
+		text, count = rollup.remove(text, key)
+		expected.discard(key)
+		assert count == len(expected) and text == rollup.encode(expected)
+
+
 def test_clicks_group_by_campaign_link_variant_and_day_and_bots_stay_out():
 	v1, v2 = secrets.token_hex(16), secrets.token_hex(16)
 	clicks = [

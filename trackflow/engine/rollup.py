@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import sys
 from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,10 +37,15 @@ def visitor_key(visitor_id: str) -> int:
 
 def encode(keys: Iterable[int]) -> str:
 	"""Visitor keys as text for a database column: sorted, 8 bytes each, big-endian, base64."""
-	packed = array("Q", sorted(set(keys)))
+	return _pack(array("Q", sorted(set(keys))))
+
+
+def _pack(keys: array) -> str:
+	"""`encode` of keys already sorted and distinct."""
 	if sys.byteorder == "little":
-		packed.byteswap()
-	return base64.b64encode(packed.tobytes()).decode("ascii")
+		keys = array("Q", keys)
+		keys.byteswap()
+	return base64.b64encode(keys.tobytes()).decode("ascii")
 
 
 def decode(text: str | None) -> array:
@@ -58,17 +64,36 @@ def decode(text: str | None) -> array:
 
 
 def merge(text: str | None, new_keys: Iterable[int]) -> tuple[str, int]:
-	"""A stored set with `new_keys` added: (its new text, how many visitors it now holds)."""
-	keys = set(decode(text))
-	keys.update(new_keys)
-	return encode(keys), len(keys)
+	"""A stored set with `new_keys` added: (its new text, how many visitors it now holds).
+
+	The drain adds a batch's few keys to a day's set that may hold a hundred thousand: the stored keys
+	stay a sorted machine array (located by binary search, copied in slices), so a merge costs a few
+	memory copies of the set and Python work for the new keys only."""
+	keys = decode(text)
+	fresh = []
+	for key in sorted(set(new_keys)):
+		at = bisect_left(keys, key)
+		if at == len(keys) or keys[at] != key:
+			fresh.append((at, key))
+	if not fresh:
+		return text or "", len(keys)
+	merged, start = array("Q"), 0
+	for at, key in fresh:
+		merged += keys[start:at]
+		merged.append(key)
+		start = at
+	merged += keys[start:]
+	return _pack(merged), len(merged)
 
 
 def remove(text: str | None, key: int) -> tuple[str, int]:
 	"""A stored set without `key` (an erased visitor): (its new text, how many visitors it now holds)."""
-	keys = set(decode(text))
-	keys.discard(key)
-	return encode(keys), len(keys)
+	keys = decode(text)
+	at = bisect_left(keys, key)
+	if at == len(keys) or keys[at] != key:
+		return text or "", len(keys)
+	del keys[at]
+	return _pack(keys), len(keys)
 
 
 @dataclass
