@@ -7,6 +7,7 @@ with INSERT IGNORE, and counters are incremented only for rows that were not the
 """
 
 import json
+import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
@@ -338,54 +339,118 @@ def store_clicks(records: list[dict]) -> None:
 	roll_up_clicks(new, lambda r: local_datetime(int(r["ts"] * 1000), tz).date(), now)
 
 
+ROLLUP_FIELDS = ["campaign", "tracked_link", "variant", "day", "clicks", "bot_clicks", "visitors"]
+FOLD_CHUNK = 2000  # delta rows folded per transaction
+
+
 def roll_up_clicks(clicks: list[dict], day_of: Callable[[dict], date], now: datetime) -> None:
 	"""Add newly stored clicks ({"link", "campaign", "variant", "visitor", "is_bot"}, on the day `day_of`
-	gives) to their Link Click Day rows: counts and the day's exact visitor set.
+	gives) to the Link Click Day rollup: one delta row per (campaign, link, variant, day) of the batch, with
+	the batch's counts and visitors, in one INSERT.
 
-	Rows are named after their key and created with INSERT IGNORE, then locked in name order and
-	rewritten: two drains adding to one row wait for each other instead of losing visitors."""
+	A batch never reads or rewrites a day's row, so its cost does not grow with the day's visitor sets and
+	drains never wait for each other; `fold_click_rollup` (hourly) folds the deltas into one row per day.
+	Reports may read a day's row and its deltas together: clicks add up and visitor sets union."""
 	deltas = rollup.rollup_clicks(clicks, day_of)
 	if not deltas:
 		return
-	keys = {rollup.row_name(key): key for key in deltas}
-	fields = [
-		*STANDARD_FIELDS,
-		"campaign",
-		"tracked_link",
-		"variant",
-		"day",
-		"clicks",
-		"bot_clicks",
-		"visitors",
-	]
+	tag = secrets.token_hex(8)  # 64 random bits: a key's deltas never share a name
 	insert_rows(
 		"Link Click Day",
-		fields,
-		[[*standard_values(name, now), *key, 0, 0, 0] for name, key in sorted(keys.items())],
+		[*STANDARD_FIELDS, *ROLLUP_FIELDS, "visitor_set", "is_delta"],
+		[
+			[
+				*standard_values(f"{rollup.row_name(key)}-{tag}", now),
+				*key,
+				counts.clicks,
+				counts.bot_clicks,
+				len(counts.visitors),
+				rollup.encode(counts.visitors),
+				1,
+			]
+			for key, counts in deltas.items()
+		],
+		ignore_duplicates=False,
 	)
-	table = frappe.qb.DocType("Link Click Day")
-	rows = (
-		frappe.qb.from_(table)
-		.select(table.name, table.clicks, table.bot_clicks, table.visitors, table.visitor_set)
-		.where(table.name.isin(sorted(keys)))
-		.orderby(table.name)
+
+
+def fold_click_rollup(commit: bool = True) -> int:
+	"""Fold the drain's delta rows into one Link Click Day row per (campaign, link, variant, day): counts
+	added, visitor sets merged, deltas deleted. Returns the deltas folded; idempotent, safe beside drains
+	(they only insert new deltas) and beside another fold (both lock the same committed rows by name).
+	Commits after each chunk unless `commit` is false (then it is part of the caller's transaction)."""
+	day = frappe.qb.DocType("Link Click Day")
+	folded, after = 0, ""
+	while True:
+		found = (
+			frappe.qb.from_(day)
+			.select(day.name)
+			.where((day.is_delta == 1) & (day.name > after))
+			.orderby(day.name)
+			.limit(FOLD_CHUNK)
+			.run(pluck=True)
+		)
+		if not found:
+			return folded
+		after = found[-1]
+		folded += _fold(found)
+		if commit:
+			frappe.db.commit()
+
+
+def _fold(delta_names: list[str]) -> int:
+	day = frappe.qb.DocType("Link Click Day")
+	fields = [day.name, *(day[f] for f in ROLLUP_FIELDS), day.visitor_set]
+	deltas = (  # locked by name: committed rows no drain touches; a concurrent fold waits here
+		frappe.qb.from_(day)
+		.select(*fields)
+		.where(day.name.isin(delta_names) & (day.is_delta == 1))
+		.orderby(day.name)
+		.for_update()
+		.run(as_dict=True)
+	)
+	by_row: dict[str, list] = defaultdict(list)
+	for delta in deltas:
+		by_row[delta.name.split("-", 1)[0]].append(delta)
+	now = now_datetime()
+	insert_rows(  # the day's row, if this is its first fold
+		"Link Click Day",
+		[*STANDARD_FIELDS, *ROLLUP_FIELDS, "visitor_set"],
+		[
+			[*standard_values(name, now), *(rows[0][f] for f in ROLLUP_FIELDS[:4]), 0, 0, 0, ""]
+			for name, rows in sorted(by_row.items())
+		],
+	)
+	targets = (
+		frappe.qb.from_(day)
+		.select(day.name, day.clicks, day.bot_clicks, day.visitors, day.visitor_set)
+		.where(day.name.isin(sorted(by_row)))
+		.orderby(day.name)
 		.for_update()
 		.run(as_dict=True)
 	)
 	updates: dict[str, dict] = {
 		f: {} for f in ("clicks", "bot_clicks", "visitors", "visitor_set", "modified")
 	}
-	for row in rows:
-		delta = deltas[keys[row.name]]
+	for row in targets:
+		rows = by_row[row.name]
 		visitor_set, visitors = row.visitor_set, row.visitors
-		if delta.visitors:
-			visitor_set, visitors = rollup.merge(row.visitor_set, delta.visitors)
-		updates["clicks"][row.name] = row.clicks + delta.clicks
-		updates["bot_clicks"][row.name] = row.bot_clicks + delta.bot_clicks
+		if visitor_set is None and visitors:  # a purged day: its visitors went with its clicks
+			visitors += sum(r.visitors for r in rows)
+		else:
+			added = set()
+			for r in rows:
+				added.update(rollup.decode(r.visitor_set))
+			visitor_set, visitors = rollup.merge(visitor_set, added)
+		updates["clicks"][row.name] = row.clicks + sum(r.clicks for r in rows)
+		updates["bot_clicks"][row.name] = row.bot_clicks + sum(r.bot_clicks for r in rows)
 		updates["visitors"][row.name] = visitors
 		updates["visitor_set"][row.name] = visitor_set
 		updates["modified"][row.name] = now
 	update_by_name("Link Click Day", updates)
+	if deltas:
+		frappe.qb.from_(day).delete().where(day.name.isin([d.name for d in deltas])).run()
+	return len(deltas)
 
 
 def _visitors_seen_before(clicks: list[dict]) -> set[tuple[str, str]]:

@@ -328,7 +328,12 @@ def purge(dry_run: bool = False, progress=None) -> dict:
 
 
 def _clear_click_visitor_sets(cutoff, dry_run: bool) -> int:
-	"""The rollup's visitor sets go with the clicks they came from; its counts stay (they identify no one)."""
+	"""The rollup's visitor sets go with the clicks they came from; its counts stay (they identify no one).
+	Deltas are folded first, so each purged day keeps one exact daily count."""
+	from trackflow.drain import fold_click_rollup
+
+	if not dry_run:
+		fold_click_rollup()
 	day = frappe.qb.DocType("Link Click Day")
 	condition = (day.day < get_datetime(cutoff).date()) & day.visitor_set.isnotnull()
 	count = frappe.qb.from_(day).select(Count(day.name)).where(condition).run()[0][0]
@@ -340,7 +345,10 @@ def _clear_click_visitor_sets(cutoff, dry_run: bool) -> int:
 
 def _forget_visitor_in_rollup(visitor: str) -> int:
 	"""Take an erased visitor out of the visitor sets of the days they clicked (before their clicks lose
-	the visitor id); their clicks still count."""
+	the visitor id); their clicks still count. Deltas are folded first, so only the days' rows hold them."""
+	from trackflow.drain import fold_click_rollup
+
+	fold_click_rollup(commit=False)
 	click = frappe.qb.DocType("Click Event")
 	clicks = (
 		frappe.qb.from_(click)
@@ -378,7 +386,7 @@ def _forget_visitor_in_rollup(visitor: str) -> int:
 def rebuild_click_rollup(chunk: int = 20_000) -> int:
 	"""Rebuild Link Click Day from the stored clicks (install on a site with clicks, or repair); returns
 	the clicks read. Idempotent: it starts from an empty rollup."""
-	from trackflow.drain import roll_up_clicks
+	from trackflow.drain import fold_click_rollup, roll_up_clicks
 
 	frappe.db.delete("Link Click Day")
 	click = frappe.qb.DocType("Click Event")
@@ -404,6 +412,7 @@ def rebuild_click_rollup(chunk: int = 20_000) -> int:
 		if not rows:
 			return read
 		roll_up_clicks(rows, lambda r: get_datetime(r["clicked_at"]).date(), now)
+		fold_click_rollup(commit=False)  # a chunk's deltas, before the next chunk adds its own
 		frappe.db.commit()
 		read += len(rows)
 		last = rows[-1].name

@@ -383,7 +383,7 @@ def bench_collect(n: int) -> dict:
 
 
 def cleanup() -> dict:
-	"""Delete the rows the benchmarks made: clicks, touchpoints and click visitors of links titled
+	"""Delete the rows the benchmarks made: clicks, rollup rows, touchpoints and click visitors of links titled
 	"perf-bench..." (this script's links and the one bench_http.py was pointed at, if so titled), and the
 	visitors, sessions, events and touchpoints of the TrackFlow Site "Bench". Links, campaign and site stay
 	(counters reset to 0); Redis keys of the site's queues that are empty are left as the drain leaves them."""
@@ -396,7 +396,11 @@ def cleanup() -> dict:
 			WHERE v.site IS NULL AND v.name IN (SELECT visitor_id FROM `tabClick Event` WHERE tracked_link IN ({marks}))""",
 			links,
 		)
-		for doctype, column in (("Touchpoint", "tracked_link"), ("Click Event", "tracked_link")):
+		for doctype, column in (
+			("Touchpoint", "tracked_link"),
+			("Click Event", "tracked_link"),
+			("Link Click Day", "tracked_link"),
+		):
 			frappe.db.sql(f"DELETE FROM `tab{doctype}` WHERE {column} IN ({marks})", links)
 		frappe.db.sql(
 			f"""UPDATE `tabTracked Link` SET total_clicks = 0, bot_clicks = 0, unique_visitors = 0,

@@ -17,6 +17,7 @@ class LinkClickDay(Document):
 		campaign: DF.Link | None
 		clicks: DF.Int
 		day: DF.Date | None
+		is_delta: DF.Check
 		tracked_link: DF.Link | None
 		variant: DF.Data | None
 		visitor_set: DF.LongText | None

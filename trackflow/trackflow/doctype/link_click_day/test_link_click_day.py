@@ -9,7 +9,7 @@ import frappe
 from frappe.utils import add_days, add_to_date, getdate, now_datetime, nowdate
 
 from trackflow import maintenance
-from trackflow.drain import store_clicks
+from trackflow.drain import fold_click_rollup, store_clicks
 from trackflow.engine import rollup
 from trackflow.testing import TrackFlowTestCase, epoch_seconds
 
@@ -50,8 +50,8 @@ class TestLinkClickDay(TrackFlowTestCase):
 		return frappe.get_all(
 			"Link Click Day",
 			filters={"campaign": self.campaign},
-			fields=["day", "clicks", "bot_clicks", "visitors", "visitor_set"],
-			order_by="day asc",
+			fields=["day", "clicks", "bot_clicks", "visitors", "visitor_set", "is_delta"],
+			order_by="day asc, is_delta asc, name asc",
 		)
 
 	def test_the_drain_writes_each_click_once(self):
@@ -66,10 +66,37 @@ class TestLinkClickDay(TrackFlowTestCase):
 		store_clicks(batch)
 		store_clicks(batch)  # a replayed batch adds nothing
 		store_clicks([record(self.link, self.campaign, b), record(self.link, self.campaign, c)])
+		# each batch wrote a delta row, which the reports can already read
+		deltas = self.rows()
+		self.assertEqual(
+			sorted((r.is_delta, r.clicks, r.bot_clicks, r.visitors) for r in deltas),
+			[(1, 2, 0, 2), (1, 4, 1, 2)],
+		)
+		union = rollup.VisitorUnion()
+		for r in deltas:
+			union.add(r.visitor_set, r.visitors, (self.campaign,))
+		self.assertEqual(union.count((self.campaign,)), 3)
+
+		self.assertEqual(fold_click_rollup(), 2)
 		(row,) = self.rows()
 		# the records' day in the site's time zone (0.1 day ago is yesterday just after midnight)
 		self.assertEqual(getdate(row.day), getdate(add_to_date(now_datetime(), days=-0.1)))
-		self.assertEqual((row.clicks, row.bot_clicks, row.visitors), (6, 1, 3))
+		self.assertEqual((row.is_delta, row.clicks, row.bot_clicks, row.visitors), (0, 6, 1, 3))
+		self.assertEqual(
+			sorted(rollup.decode(row.visitor_set)), sorted(rollup.visitor_key(v) for v in self.visitors)
+		)
+		self.assertEqual(fold_click_rollup(), 0)  # nothing left to fold
+		self.assertEqual(self.rows(), [row])
+
+	def test_a_later_batch_folds_into_the_days_row(self):
+		a, b, c = self.visitors
+		store_clicks([record(self.link, self.campaign, a), record(self.link, self.campaign, b)])
+		fold_click_rollup()
+		store_clicks([record(self.link, self.campaign, b), record(self.link, self.campaign, c)])
+		self.assertEqual([r.is_delta for r in self.rows()], [0, 1])
+		fold_click_rollup()
+		(row,) = self.rows()
+		self.assertEqual((row.clicks, row.visitors), (4, 3))
 		self.assertEqual(
 			sorted(rollup.decode(row.visitor_set)), sorted(rollup.visitor_key(v) for v in self.visitors)
 		)
@@ -104,6 +131,7 @@ class TestLinkClickDay(TrackFlowTestCase):
 				record(self.link, self.campaign, c, is_bot=1),
 			]
 		)
+		fold_click_rollup()
 		drained = self.rows()
 		self.assertEqual(len(drained), 2)
 		self.assertGreaterEqual(maintenance.rebuild_click_rollup(chunk=2), 4)
