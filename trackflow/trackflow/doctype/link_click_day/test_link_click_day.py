@@ -134,5 +134,7 @@ class TestLinkClickDay(TrackFlowTestCase):
 		fold_click_rollup()
 		drained = self.rows()
 		self.assertEqual(len(drained), 2)
-		self.assertGreaterEqual(maintenance.rebuild_click_rollup(chunk=2), 4)
+		# the rebuild reads every click of the site: chunks of 2 on a test site, larger ones on a site with data
+		chunk = max(2, frappe.db.count("Click Event") // 20)
+		self.assertGreaterEqual(maintenance.rebuild_click_rollup(chunk=chunk), 4)
 		self.assertEqual(self.rows(), drained)
