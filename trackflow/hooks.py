@@ -84,6 +84,8 @@ scheduler_events = {
 	"hourly": [
 		# conversions a failed CRM handler missed, attribution pending or due for a retry, exact counters
 		"trackflow.tasks.hourly",
+		# fold the click rollup's per-batch delta rows into one row per link and day (its own job)
+		"trackflow.drain.fold_click_rollup",
 	],
 	"daily": [
 		# refit Markov/Shapley, decay lead scores, purge by retention, expire links

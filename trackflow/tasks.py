@@ -11,9 +11,8 @@ DRAIN_BATCH = 1000
 
 
 def hourly():
-	"""Catch up conversions CRM handlers could not record, (re)attribute what is pending or due, recount
-	link and campaign counters exactly, and fold the click rollup's deltas into one row per day."""
-	from trackflow.drain import fold_click_rollup
+	"""Catch up conversions CRM handlers could not record, (re)attribute what is pending or due, and
+	recount link and campaign counters exactly."""
 	from trackflow.integrations.crm import catch_up
 	from trackflow.ledger import retry_failed
 	from trackflow.maintenance import refresh_counters
@@ -21,7 +20,6 @@ def hourly():
 	catch_up()
 	retry_failed()
 	refresh_counters()
-	fold_click_rollup()
 
 
 def daily():
