@@ -434,14 +434,9 @@ def _fold(delta_names: list[str]) -> int:
 	}
 	for row in targets:
 		rows = by_row[row.name]
-		visitor_set, visitors = row.visitor_set, row.visitors
-		if visitor_set is None and visitors:  # a purged day: its visitors went with its clicks
-			visitors += sum(r.visitors for r in rows)
-		else:
-			added = set()
-			for r in rows:
-				added.update(rollup.decode(r.visitor_set))
-			visitor_set, visitors = rollup.merge(visitor_set, added)
+		visitor_set, visitors = rollup.fold(
+			row.visitor_set, row.visitors, [(r.visitor_set, r.visitors) for r in rows]
+		)
 		updates["clicks"][row.name] = row.clicks + sum(r.clicks for r in rows)
 		updates["bot_clicks"][row.name] = row.bot_clicks + sum(r.bot_clicks for r in rows)
 		updates["visitors"][row.name] = visitors

@@ -66,6 +66,19 @@ def test_merge_and_remove_behave_as_set_union_and_discard(batches, erased):
 		assert count == len(expected) and text == rollup.encode(expected)
 
 
+def test_fold_merges_delta_sets_into_the_days_row():
+	row, _ = rollup.merge(None, {1, 2})
+	text, count = rollup.fold(row, 2, [(rollup.encode([2, 3]), 2), (rollup.encode([4]), 1), ("", 0)])
+	assert (list(rollup.decode(text)), count) == ([1, 2, 3, 4], 4)
+	# a new row (or one with bots only so far) has no set and no visitors: it takes the deltas' union
+	assert rollup.fold(None, 0, [(rollup.encode([5, 6]), 2)]) == (rollup.encode([5, 6]), 2)
+	assert rollup.fold(row, 2, []) == (row, 2)
+
+
+def test_fold_into_a_purged_day_adds_counts_and_keeps_no_set():
+	assert rollup.fold(None, 7, [(rollup.encode([1, 2]), 2), (rollup.encode([2]), 1)]) == (None, 10)
+
+
 def test_clicks_group_by_campaign_link_variant_and_day_and_bots_stay_out():
 	v1, v2 = secrets.token_hex(16), secrets.token_hex(16)
 	clicks = [

@@ -66,7 +66,7 @@ def decode(text: str | None) -> array:
 def merge(text: str | None, new_keys: Iterable[int]) -> tuple[str, int]:
 	"""A stored set with `new_keys` added: (its new text, how many visitors it now holds).
 
-	The drain adds a batch's few keys to a day's set that may hold a hundred thousand: the stored keys
+	Folding adds a batch's few keys to a day's set that may hold a hundred thousand: the stored keys
 	stay a sorted machine array (located by binary search, copied in slices), so a merge costs a few
 	memory copies of the set and Python work for the new keys only."""
 	keys = decode(text)
@@ -84,6 +84,21 @@ def merge(text: str | None, new_keys: Iterable[int]) -> tuple[str, int]:
 		start = at
 	merged += keys[start:]
 	return _pack(merged), len(merged)
+
+
+def fold(text: str | None, visitors: int, deltas: Iterable[tuple[str | None, int]]) -> tuple[str | None, int]:
+	"""A day's row (visitor set, visitor count) with its delta rows' (set, count) folded in.
+
+	A row whose set was purged (None, with visitors counted) keeps no set and adds the deltas' counts: its
+	visitors went with its clicks, so only the daily count stays. A row with no set and no visitors (new,
+	or only bots so far) takes the deltas' union."""
+	deltas = list(deltas)
+	if text is None and visitors:
+		return None, visitors + sum(count for _set, count in deltas)
+	added: set[int] = set()
+	for delta_set, _count in deltas:
+		added.update(decode(delta_set))
+	return merge(text, added)
 
 
 def remove(text: str | None, key: int) -> tuple[str, int]:
@@ -127,7 +142,8 @@ def rollup_clicks(clicks: Iterable[Mapping], day_of: Callable[[Mapping], date]) 
 
 
 def row_name(key: RollupKey) -> str:
-	"""A deterministic primary key for a rollup row, so concurrent drains create each row once."""
+	"""A deterministic primary key for a day's rollup row, so concurrent folds create it once (a drain's
+	delta rows are named after it, `<row name>-<tag>`)."""
 	campaign, link, variant, day = key
 	text = "\x1f".join((campaign or "", link, variant, day.isoformat()))
 	return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
