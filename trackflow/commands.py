@@ -1,6 +1,7 @@
 """Bench commands: `bench --site SITE trackflow <command>`. Thin: each connects to the site and calls
 the same functions the scheduler and the API use. Errors are one line on stderr and a non-zero exit."""
 
+import datetime
 import sys
 from contextlib import contextmanager
 
@@ -49,8 +50,55 @@ def drain_command(context, stream: str, max_seconds: float):
 				stats = drain_stream(name, max_seconds=max_seconds, progress=bar.update)
 			click.echo(
 				f"{name}: {stats['records']} records in {stats['batches']} batches, {stats['seconds']} s"
-				f" ({stats['recovered']} recovered from dead workers, {stats['remaining']} left)"
+				f" ({stats['recovered']} recovered from dead workers, {stats['remaining']} left,"
+				f" {stats['dead_letters']} set aside as dead letters)"
 			)
+
+
+@trackflow_group.command("dead-letters")
+@click.option("--stream", type=click.Choice(["clicks", "collect", "all"]), default="all", show_default=True)
+@click.option(
+	"--show", "show", type=click.IntRange(0, 10_000), default=10, show_default=True, help="Newest N to print"
+)
+@click.option(
+	"--replay", is_flag=True, help="Put them back on the queue (after a fix); the next drain retries them"
+)
+@click.option("--purge", is_flag=True, help="Drop them")
+@pass_context
+def dead_letters_command(context, stream: str, show: int, replay: bool, purge: bool):
+	"""Records the drain could not store, with the reason: inspect, replay or purge them."""
+	from trackflow.queues import STREAMS, get_queue
+
+	if replay and purge:
+		click.secho("Error: choose --replay or --purge, not both", fg="red", err=True)
+		sys.exit(2)
+	with site_connection(context):
+		for name in STREAMS if stream == "all" else (stream,):
+			queue = get_queue(name)
+			if replay:
+				click.echo(f"{name}: {queue.replay_dead_letters()} dead letters put back on the queue")
+				continue
+			if purge:
+				click.echo(f"{name}: {queue.purge_dead_letters()} dead letters dropped")
+				continue
+			click.echo(
+				f"{name}: {queue.dead_letters()} dead letters"
+				f" ({queue.dead_letters_dropped()} dropped at the cap, {queue.shed()} records shed at the backlog cap)"
+			)
+			for letter in queue.show_dead_letters(show):
+				record_id = letter.record.get("id") if isinstance(letter.record, dict) else None
+				when = (
+					frappe.utils.format_datetime(
+						frappe.utils.convert_utc_to_system_timezone(
+							datetime.datetime.fromtimestamp(letter.at, datetime.timezone.utc).replace(
+								tzinfo=None
+							)
+						)
+					)
+					if letter.at
+					else "?"
+				)
+				click.echo(f"  {record_id or '(not a record)'}  {when}  {letter.error}")
 
 
 @trackflow_group.command("create-link")
@@ -93,6 +141,10 @@ def stats_command(context):
 			age = queue.oldest_age()
 			click.echo(
 				f"queue {stream:<16} {queue.backlog():>12,} waiting, oldest {age or 0:.0f} s, {queue.in_flight()} in flight"
+			)
+			click.echo(
+				f"queue {stream:<16} {queue.dead_letters():>12,} dead letters"
+				f" ({queue.dead_letters_dropped()} dropped), {queue.shed()} shed at the backlog cap"
 			)
 		for status in ("pending", "error"):
 			click.echo(f"conversions {status:<10} {frappe.db.count('Conversion', {'status': status}):>12,}")
@@ -326,10 +378,20 @@ def doctor_command(context):
 			problems.append(f"redis_queue is unreachable ({e}): start Redis / check common_site_config")
 		else:
 			for stream in STREAMS:
-				age = get_queue(stream).oldest_age() or 0
+				queue = get_queue(stream)
+				age = queue.oldest_age() or 0
 				if age > 600:
 					problems.append(
 						f"the {stream} queue's oldest record is {age:.0f} s old: is a long worker running?"
+					)
+				if queue.dead_letters():
+					problems.append(
+						f"{queue.dead_letters()} {stream} records could not be stored:"
+						f" bench --site SITE trackflow dead-letters --stream {stream}"
+					)
+				if queue.shed():
+					problems.append(
+						f"{queue.shed()} {stream} records were shed because the queue was full: is the drain running?"
 					)
 		from rq import Worker
 

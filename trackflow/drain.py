@@ -6,11 +6,10 @@ the queue was told) writes nothing twice: every row is named after its record's 
 with INSERT IGNORE, and counters are incremented only for rows that were not there before.
 """
 
-import json
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -20,10 +19,9 @@ from frappe.utils import get_system_timezone, now_datetime
 from pypika.terms import Case
 
 from trackflow.bulk import insert_rows, update_by_name
-from trackflow.engine import bots, rollup, sessions
+from trackflow.engine import bots, guest, rollup, sessions
 from trackflow.engine.channels import classify_channel
 from trackflow.engine.collect import decode_record
-from trackflow.engine.errors import ValidationError
 
 GREATEST = CustomFunction("GREATEST", ["a", "b"])
 COALESCE = CustomFunction("COALESCE", ["a", "b"])
@@ -39,17 +37,23 @@ def standard_values(name: str, now: datetime) -> list:
 
 
 STANDARD_FIELDS = ["name", "creation", "modified", "owner", "modified_by"]
+# A /r/ click is claimed by the first landing session that presents its id within this many seconds.
+CLICK_CLAIM_SECONDS = 3600
+
+
+def insert_guest_rows(doctype: str, fields: list[str], rows: list[list], **options) -> None:
+	"""insert_rows for rows that carry guest data: every value passes the guest boundary first (inert,
+	fitted to its column), so nothing a stranger sent can run in the desk or overflow a column."""
+	insert_rows(doctype, fields, guest.fit_rows(doctype, fields, rows), **options)
 
 
 def store_collected(records: list[dict]) -> None:
-	"""Sink of the "collect" stream: visitors, sessions, events, touchpoints and identities, in bulk."""
+	"""Sink of the "collect" stream: visitors, sessions, events, touchpoints and identities, in bulk.
+
+	A record that does not decode raises ValidationError: the queue sets it aside as a dead letter."""
 	by_site: dict[str, list] = defaultdict(list)
 	for record in records:
-		try:
-			batch, meta = decode_record(record)
-		except ValidationError:
-			frappe.log_error("TrackFlow: corrupt collect record dropped", json.dumps(record)[:2000])
-			continue
+		batch, meta = decode_record(record)
 		by_site[meta.get("site") or ""].append(batch)
 
 	tz = ZoneInfo(get_system_timezone())
@@ -66,11 +70,15 @@ def store_collected(records: list[dict]) -> None:
 			classify=partial(classify_channel),
 			ad_cookies=bool(site.capture_ad_cookies),
 		)
+		click_sessions = [
+			s for s in rows.sessions if s.touch.kind == sessions.TOUCH_CLICK and s.touch.click_id
+		]
+		claimed = _claim_clicks(click_sessions, tz)
 		_store_visitors(rows.visitors, site.name, tz, now)
-		_store_sessions(rows, site.name, tz, now)
+		_store_sessions(rows, claimed, site.name, tz, now)
 		_store_events(rows.events, site.name, tz, now)
 		_store_pings(batches, site.name, tz, now)
-		_store_touchpoints(rows, tz, now)
+		_store_touchpoints(rows, click_sessions, claimed, tz, now)
 		_store_identities(rows.identities)
 		_rescore_leads({v.visitor for v in rows.visitors})
 
@@ -92,10 +100,10 @@ def _store_visitors(visitors, site: str, tz: ZoneInfo, now: datetime) -> None:
 	update = "`last_seen` = GREATEST(COALESCE(`last_seen`, VALUES(`last_seen`)), VALUES(`last_seen`)), `modified` = VALUES(`modified`)"
 	if any(v.consent for v in visitors):
 		update += ", `consent` = IF(VALUES(`consent`) = 'unknown', `consent`, VALUES(`consent`))"
-	insert_rows("TrackFlow Visitor", fields, rows, on_duplicate=update)
+	insert_guest_rows("TrackFlow Visitor", fields, rows, on_duplicate=update)
 
 
-def _store_sessions(rows, site: str, tz: ZoneInfo, now: datetime) -> None:
+def _store_sessions(rows, claimed: set[str], site: str, tz: ZoneInfo, now: datetime) -> None:
 	table = frappe.qb.DocType("TrackFlow Session")
 	if rows.sessions:
 		fields = [
@@ -125,13 +133,13 @@ def _store_sessions(rows, site: str, tz: ZoneInfo, now: datetime) -> None:
 				s.channel,
 				s.landing_url,
 				s.referrer,
-				s.touch.click_id if s.touch.kind == sessions.TOUCH_CLICK else None,
-				json.dumps(dict(s.click_ids)) if s.click_ids else None,
+				s.touch.click_id if s.session in claimed else None,
+				dict(s.click_ids) if s.click_ids else None,
 				*(s.utm.get(k) for k in ("source", "medium", "campaign", "content", "term")),
 			]
 			for s in rows.sessions
 		]
-		insert_rows("TrackFlow Session", fields, values)
+		insert_guest_rows("TrackFlow Session", fields, values)
 		new_visitors = defaultdict(int)
 		for s in rows.sessions:
 			new_visitors[s.visitor] += 1
@@ -181,11 +189,11 @@ def _store_events(events, site: str, tz: ZoneInfo, now: datetime) -> None:
 			site,
 			e.url,
 			e.title,
-			json.dumps(dict(e.props)) if e.props else None,
+			dict(e.props) if e.props else None,
 		]
 		for e in events
 	]
-	insert_rows("TrackFlow Event", fields, values)
+	insert_guest_rows("TrackFlow Event", fields, values)
 
 
 def _store_pings(batches, site: str, tz: ZoneInfo, now: datetime) -> None:
@@ -203,44 +211,86 @@ def _store_pings(batches, site: str, tz: ZoneInfo, now: datetime) -> None:
 			local_datetime(e.ts, tz),
 			site,
 			e.url,
-			json.dumps({"ref": e.ref}) if e.ref else None,
+			{"ref": e.ref} if e.ref else None,
 		]
 		for e, _batch in pings
 	]
-	insert_rows("TrackFlow Event", fields, values)
+	insert_guest_rows("TrackFlow Event", fields, values)
 
 
-def _store_touchpoints(rows, tz: ZoneInfo, now: datetime) -> None:
+def _store_touchpoints(rows, click_sessions: list, claimed: set[str], tz: ZoneInfo, now: datetime) -> None:
 	"""A session with a marketing source becomes a Touchpoint named after the session (so a replay adds
-	none); a session that came through /r/ adopts the click's touchpoint instead of adding a second one."""
-	if rows.touchpoints:
-		fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "session"]
-		fields += ["source", "medium", "campaign_name", "content", "term", "referrer"]
-		values = [
-			[
-				*standard_values(t.session, now),
-				local_datetime(t.ts, tz),
-				"session",
-				t.channel or "other",
-				t.visitor,
-				t.session,
-				t.source,
-				t.medium,
-				t.campaign,
-				t.content,
-				t.term,
-				t.referrer_host,
-			]
-			for t in rows.touchpoints
+	none). A session that came through /r/ claims the click's touchpoint instead, if it is the first to
+	present that click id within CLICK_CLAIM_SECONDS of the click; a later presenter (a forwarded link, a
+	replayed or forged id) gets a touchpoint of its own from its landing URL and moves nothing."""
+	touchpoints = list(rows.touchpoints)
+	touchpoints += [
+		sessions.TouchpointRow(
+			s.session,
+			s.visitor,
+			s.site,
+			s.started_at,
+			s.channel,
+			s.touch.source or s.touch.referrer_host,
+			s.touch.medium,
+			s.touch.campaign,
+			s.touch.content,
+			s.touch.term,
+			s.touch.referrer_host,
+			s.landing_url,
+			s.click_ids,
+		)
+		for s in click_sessions
+		if s.session not in claimed and (s.touch.source or s.touch.referrer_host)
+	]
+	if not touchpoints:
+		return
+	fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "session"]
+	fields += ["source", "medium", "campaign_name", "content", "term", "referrer"]
+	values = [
+		[
+			*standard_values(t.session, now),
+			local_datetime(t.ts, tz),
+			"session",
+			t.channel or "other",
+			t.visitor,
+			t.session,
+			t.source,
+			t.medium,
+			t.campaign,
+			t.content,
+			t.term,
+			t.referrer_host,
 		]
-		insert_rows("Touchpoint", fields, values)
+		for t in touchpoints
+	]
+	insert_guest_rows("Touchpoint", fields, values)
+
+
+def _claim_clicks(click_sessions: list, tz: ZoneInfo) -> set[str]:
+	"""Attach each click's touchpoint (named after the click id) to the first session that presents it
+	within the claim window; returns the sessions that hold their click (a replayed batch holds it still)."""
+	if not click_sessions:
+		return set()
 	touchpoint = frappe.qb.DocType("Touchpoint")
-	for s in rows.sessions:
-		if s.touch.kind == sessions.TOUCH_CLICK and s.touch.click_id:
-			# The click's touchpoint is named after the click id (store_clicks).
-			frappe.qb.update(touchpoint).set(touchpoint.visitor, s.visitor).set(
-				touchpoint.session, s.session
-			).where(touchpoint.name == s.touch.click_id).run()
+	for s in click_sessions:
+		started = local_datetime(s.started_at, tz)
+		frappe.qb.update(touchpoint).set(touchpoint.visitor, s.visitor).set(
+			touchpoint.session, s.session
+		).where(
+			(touchpoint.name == s.touch.click_id)
+			& touchpoint.session.isnull()
+			& (touchpoint.touch_type == "click")
+			& (touchpoint.occurred_at >= started - timedelta(seconds=CLICK_CLAIM_SECONDS))
+			& (touchpoint.occurred_at <= started + timedelta(seconds=60))
+		).run()
+	holders = dict(
+		frappe.qb.from_(touchpoint)
+		.select(touchpoint.name, touchpoint.session)
+		.where(touchpoint.name.isin(sorted({s.touch.click_id for s in click_sessions})))
+		.run()
+	)
+	return {s.session for s in click_sessions if holders.get(s.touch.click_id) == s.session}
 
 
 def _rescore_leads(visitors: set[str]) -> None:
@@ -262,11 +312,13 @@ def _store_identities(identities) -> None:
 	"""identify() and captured forms give an email: remember it on the visitor and link the CRM Lead that
 	has it. A visitor belongs to one lead: an existing link is never moved by a later identify."""
 	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	email_column = guest.COLUMNS["TrackFlow Visitor"]["email"]
 	for identity in identities:
 		if not identity.email:
 			continue
-		lead = frappe.db.get_value("CRM Lead", {"email": identity.email}, "name", order_by="creation asc")
-		frappe.qb.update(visitor).set(visitor.email, identity.email).set(
+		email = guest.fit_value(email_column, identity.email, "TrackFlow Visitor.email")
+		lead = frappe.db.get_value("CRM Lead", {"email": email}, "name", order_by="creation asc")
+		frappe.qb.update(visitor).set(visitor.email, email).set(
 			visitor.crm_lead, COALESCE(visitor.crm_lead, lead)
 		).where(visitor.name == identity.visitor).run()
 
@@ -330,7 +382,7 @@ def store_clicks(records: list[dict]) -> None:
 				agent.device_type,
 			]
 		)
-	insert_rows("Click Event", fields, values)
+	insert_guest_rows("Click Event", fields, values)
 
 	humans = [r for r in new if not r.get("is_bot") and r["link"] in links]
 	_store_click_touchpoints(humans, links, tz, now)
@@ -510,7 +562,7 @@ def _store_click_touchpoints(humans: list[dict], links: dict, tz: ZoneInfo, now:
 				r.get("referrer"),
 			]
 		)
-	insert_rows("Touchpoint", fields, values)
+	insert_guest_rows("Touchpoint", fields, values)
 
 
 def click_channel(click: dict, link, campaign_channel: str | None) -> str:
@@ -595,3 +647,14 @@ def _increment(table, name: str, clicks: int, bots_: int, visitors: int, last: d
 	).set(table.unique_visitors, table.unique_visitors + visitors).set(
 		table.last_click_at, GREATEST(COALESCE(table.last_click_at, last), last)
 	).where(table.name == name).run()
+
+
+def count_direct_write() -> None:
+	"""One more click written directly because redis_queue was away: an atomic increment (web workers
+	racing on a read-modify-write would lose counts)."""
+	singles = frappe.qb.DocType("Singles")
+	where = (singles.doctype == "TrackFlow Settings") & (singles.field == "direct_click_writes")
+	if frappe.qb.from_(singles).select(singles.value).where(where).run():
+		frappe.qb.update(singles).set(singles.value, singles.value + 1).where(where).run()
+	else:
+		frappe.db.set_single_value("TrackFlow Settings", "direct_click_writes", 1)

@@ -11,13 +11,14 @@ import frappe
 from frappe.utils import add_to_date, flt, get_datetime, get_system_timezone, now_datetime
 
 from trackflow.bulk import insert_rows
-from trackflow.engine import ENGINE_VERSION
+from trackflow.engine import ENGINE_VERSION, guest
 from trackflow.engine.attribution import attribute
 from trackflow.engine.attribution.registry import get_model, validate_params
 from trackflow.engine.attribution.types import Conversion as EngineConversion
 from trackflow.engine.attribution.types import Touchpoint as EngineTouchpoint
 from trackflow.engine.conversions import journey_rows, mark_milestones
 from trackflow.engine.money import allocate
+from trackflow.engine.privacy import scrub_personal_data
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 MAX_ATTEMPTS = 8
@@ -127,23 +128,28 @@ def attribute_conversion(conversion: str) -> str:
 		return doc.status
 	try:
 		rows, touches, by_id = _compute(doc)
+		replace_credits(doc.name, rows)
+		update_crm_summary(doc, rows, touches, by_id)
 	except Exception as e:
+		# Nothing half-written: the ledger rows and the CRM summary go back together. After MAX_ATTEMPTS
+		# the conversion stays in "error" with its reason and the sweeper stops retrying it.
 		frappe.db.rollback()
 		attempts = (doc.attempts or 0) + 1
+		reason = f"{type(e).__name__}: {scrub_personal_data(e)}"
 		frappe.db.set_value(
 			"Conversion",
 			doc.name,
 			{
 				"status": "error",
-				"error": f"{type(e).__name__}: {e}"[:1000],
+				"error": reason[:1000],
 				"attempts": attempts,
-				"next_attempt_at": add_to_date(now_datetime(), minutes=5 * 2 ** min(attempts, 8)),
+				"next_attempt_at": add_to_date(now_datetime(), minutes=5 * 2 ** min(attempts, 8))
+				if attempts < MAX_ATTEMPTS
+				else None,
 			},
 		)
-		frappe.log_error(title=f"TrackFlow: attribution of {doc.name} failed")
+		frappe.log_error(f"TrackFlow: attribution of {doc.name} failed", reason, "Conversion", doc.name)
 		return "error"
-	replace_credits(doc.name, rows)
-	update_crm_summary(doc, rows, touches, by_id)
 	status = "attributed" if rows else "no_touchpoints"
 	frappe.db.set_value(
 		"Conversion",
@@ -182,6 +188,7 @@ def update_crm_summary(doc, rows: list[dict], touches: list, by_id: dict) -> Non
 		values["tf_visitor"] = next((by_id[t.id].visitor for t in touches if by_id[t.id].visitor), None)
 	if by_campaign:
 		values["tf_attributed_campaign"] = max(sorted(by_campaign), key=lambda c: by_campaign[c])
+	values = guest.fit("CRM Summary", values)  # touch values came from guests: inert, cut to the columns
 	for doctype, name in targets:
 		frappe.db.set_value(doctype, name, values, update_modified=False)
 

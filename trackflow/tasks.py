@@ -1,6 +1,9 @@
 """Scheduled jobs: thin wrappers that put engine work on Frappe's queues for the current site."""
 
 import frappe
+import pymysql
+import redis
+from rq.timeouts import JobTimeoutException
 
 from trackflow.drain import store_clicks, store_collected
 from trackflow.queues import STREAMS, Stream, get_queue
@@ -61,12 +64,18 @@ def drain(stream: Stream, max_seconds: float = DRAIN_SECONDS, progress=None) -> 
 	sink = SINKS[stream]
 
 	def commit_batch(batch: list[dict]):
-		sink(batch)
-		frappe.db.commit()  # the batch is stored: only now may the queue forget it
+		try:
+			sink(batch)
+			frappe.db.commit()  # the batch is stored: only now may the queue forget it
+		except BaseException:
+			frappe.db.rollback()  # nothing half-written: the queue retries the halves, then single records
+			raise
 		if progress:
 			progress(len(batch))
 
-	stats = get_queue(stream).drain_all(commit_batch, max_seconds=max_seconds, batch_size=DRAIN_BATCH)
+	stats = get_queue(stream).drain_all(
+		commit_batch, max_seconds=max_seconds, batch_size=DRAIN_BATCH, is_transient=is_transient
+	)
 	if stats.remaining and not progress:
 		# Still a backlog after the time budget: continue in another job rather than wait for the minute.
 		enqueue_drain(stream, job_id=f"trackflow-drain-{stream}-more")
@@ -77,4 +86,29 @@ def drain(stream: Stream, max_seconds: float = DRAIN_SECONDS, progress=None) -> 
 		"seconds": round(stats.seconds, 3),
 		"recovered": stats.recovered,
 		"remaining": stats.remaining,
+		"dead_letters": stats.dead,
 	}
+
+
+# MariaDB errors of the server, not of a record: the batch is retried whole on the next run.
+TRANSIENT_DB_ERRORS = frozenset(
+	(
+		1040,  # too many connections
+		1205,  # lock wait timeout
+		1213,  # deadlock
+		1317,  # query interrupted
+		2003,  # cannot connect
+		2006,  # server has gone away
+		2013,  # lost connection during query
+		3024,  # query execution time exceeded
+	)
+)
+
+
+def is_transient(error: BaseException) -> bool:
+	"""True for failures of the database, Redis or the job itself (a timeout), which say nothing about
+	the records: the queue then gives the batch back instead of setting records aside."""
+	if isinstance(error, redis.RedisError | OSError | JobTimeoutException | pymysql.err.InterfaceError):
+		return True
+	code = error.args[0] if isinstance(error, pymysql.err.MySQLError) and error.args else None
+	return code in TRANSIENT_DB_ERRORS

@@ -120,6 +120,99 @@ def test_undecodable_records_go_to_the_dead_list_not_into_a_loop(client, prefix)
 	queue.drain_all(got.extend)
 	assert [r["n"] for r in got] == [1]
 	assert sorted(client.lrange(f"{prefix}:clicks:dead", 0, -1)) == [b"not json", b'{"no_id":1}']
+	assert {letter.error for letter in queue.show_dead_letters()} == {"not a JSON record with an id"}
+
+
+class Poisoned(ValueError):
+	pass
+
+
+def poison_sink(db: str, poisoned: set[int]):
+	"""A sink that stores whole batches or nothing (like a database transaction) and fails on poisoned n."""
+	store = sqlite_sink(db)
+
+	def sink(batch):
+		bad = [r["n"] for r in batch if r["n"] in poisoned]
+		if bad:
+			raise Poisoned(f"Data too long for column 'email' (record {bad[0]}, ada@example.com, 4155551234)")
+		store(batch)
+
+	return sink
+
+
+def test_a_poisoned_record_among_a_thousand_becomes_one_dead_letter_and_blocks_nothing(
+	client, prefix, tmp_path
+):
+	db = str(tmp_path / "db")
+	queue = RedisQueue(client, "collect", prefix=prefix)
+	queue.enqueue_many([{"n": n} for n in range(1000)])
+	stats = queue.drain_all(poison_sink(db, {417}), batch_size=1000)
+	assert (stats.records, stats.dead, stats.remaining) == (1000, 1, 0)
+	assert [n for _, n in rows(db)] == [n for n in range(1000) if n != 417]
+	assert queue.dead_letters() == 1 and queue.in_flight() == 0
+	(letter,) = queue.show_dead_letters()
+	assert letter.record["n"] == 417
+	assert letter.error.startswith("Poisoned: Data too long for column 'email'")
+	assert "ada@example.com" not in letter.error and "4155551234" not in letter.error  # redacted
+	assert "[email]" in letter.error and "[number]" in letter.error
+	assert time.time() - letter.at < 600
+
+	# the next drain takes new records at once
+	queue.enqueue_many([{"n": n} for n in range(1000, 1010)])
+	assert queue.drain_all(poison_sink(db, {417}), batch_size=1000).records == 10
+	assert len(rows(db)) == 1009
+
+
+def test_dead_letters_replay_after_a_fix_and_purge(client, prefix, tmp_path):
+	db = str(tmp_path / "db")
+	queue = RedisQueue(client, "collect", prefix=prefix)
+	queue.enqueue_many([{"n": n} for n in range(50)])
+	assert queue.drain_all(poison_sink(db, {3, 4, 40}), batch_size=16).dead == 3
+	assert sorted(letter.record["n"] for letter in queue.show_dead_letters(10)) == [3, 4, 40]
+	assert queue.replay_dead_letters() == 3
+	assert queue.dead_letters() == 0 and queue.backlog() == 3
+	assert queue.drain_all(poison_sink(db, set())).dead == 0  # fixed: they are stored now
+	assert [n for _, n in rows(db)] == list(range(50))
+
+	queue.enqueue_many([{"n": 100}, {"n": 101}])
+	queue.drain_all(poison_sink(db, {100, 101}))
+	assert queue.purge_dead_letters() == 2
+	assert queue.dead_letters() == 0 and queue.show_dead_letters() == []
+	queue.clear()
+	assert leftover_keys(client, prefix) == []
+
+
+def test_dead_letters_are_capped_oldest_dropped_and_counted(client, prefix, tmp_path):
+	queue = RedisQueue(client, "collect", prefix=prefix, dead_letter_cap=5)
+	queue.enqueue_many([{"n": n} for n in range(8)])
+	assert queue.drain_all(poison_sink(str(tmp_path / "db"), set(range(8))), batch_size=8).dead == 8
+	assert queue.dead_letters() == 5 and queue.dead_letters_dropped() == 3
+	assert [letter.record["n"] for letter in queue.show_dead_letters(10)] == [7, 6, 5, 4, 3]
+	# the dropped letters' reasons went with them
+	assert client.hlen(f"{prefix}:collect:dead:why") == 5
+
+
+def test_the_backlog_cap_sheds_new_records_and_counts_them(client, prefix):
+	queue = RedisQueue(client, "collect", prefix=prefix, max_backlog=3)
+	ids = [queue.enqueue({"n": n}) for n in range(5)]
+	assert ids[3:] == [None, None] and all(ids[:3])
+	assert queue.backlog() == 3 and queue.shed() == 2
+	got = []
+	queue.drain_all(got.extend)
+	assert [r["n"] for r in got] == [0, 1, 2]
+	assert queue.enqueue({"n": 9})  # room again
+
+
+def test_the_default_transient_errors_give_the_batch_back(client, prefix):
+	queue = RedisQueue(client, "clicks", prefix=prefix)
+	queue.enqueue_many([{"n": n} for n in range(4)])
+
+	def down(batch):
+		raise redis.ConnectionError("Connection refused")
+
+	with pytest.raises(redis.ConnectionError):
+		queue.drain_once(down)
+	assert queue.backlog() == 4 and queue.dead_letters() == 0 and queue.in_flight() == 0
 
 
 def test_a_second_take_before_commit_is_refused(client, prefix):
@@ -132,11 +225,15 @@ def test_a_second_take_before_commit_is_refused(client, prefix):
 	assert queue.backlog() == 4
 
 
-def test_sink_exception_puts_the_batch_back_and_propagates(client, prefix, tmp_path):
+def test_a_transient_sink_exception_puts_the_batch_back_and_propagates(client, prefix, tmp_path):
 	queue = RedisQueue(client, "clicks", prefix=prefix)
 	queue.enqueue_many([{"n": n} for n in range(10)])
 	with pytest.raises(RuntimeError):
-		queue.drain_once(sqlite_sink(str(tmp_path / "db"), fail_after_insert=True), batch_size=4)
+		queue.drain_once(
+			sqlite_sink(str(tmp_path / "db"), fail_after_insert=True),
+			batch_size=4,
+			is_transient=lambda error: isinstance(error, RuntimeError),
+		)
 	assert queue.backlog() == 10  # all back, the failed batch at the tail: drained next
 	assert queue.in_flight() == 0
 	got = []
@@ -164,7 +261,7 @@ def test_sink_exceptions_many_trials_nothing_lost_nothing_duplicated(client, pre
 
 		while queue.backlog():
 			try:
-				queue.drain_all(sink, batch_size=rng.randint(1, 25))
+				queue.drain_all(sink, batch_size=rng.randint(1, 25), is_transient=lambda error: True)
 			except RuntimeError:
 				pass
 		assert [n for _, n in rows(db)] == list(range(60)), trial

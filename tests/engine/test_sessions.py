@@ -58,8 +58,8 @@ def test_touchpoint_decisions():
 		None,
 		"l.facebook.com",
 	)
-	click = touchpoint_decision({"source": "qr"}, {"tf_click": "clk_1", "gclid": "x"}, None, LANDING)
-	assert (click.kind, click.click_id) == (TOUCH_CLICK, "clk_1")
+	click = touchpoint_decision({"source": "qr"}, {"tf_click": "c1" * 16, "gclid": "x"}, None, LANDING)
+	assert (click.kind, click.click_id) == (TOUCH_CLICK, "c1" * 16)
 
 
 def test_rows_from_a_visit():
@@ -125,9 +125,9 @@ def test_rows_from_a_visit():
 
 
 def test_trackflow_click_reuses_the_click_touchpoint():
-	rows = build_rows([batch([start(click_ids={"tf_click": "clk_8Hq2"}, utm={"source": "qr"})])])
+	rows = build_rows([batch([start(click_ids={"tf_click": "c2" * 16}, utm={"source": "qr"})])])
 	(session,) = rows.sessions
-	assert session.touch.kind == TOUCH_CLICK and session.touch.click_id == "clk_8Hq2"
+	assert session.touch.kind == TOUCH_CLICK and session.touch.click_id == "c2" * 16
 	assert rows.touchpoints == ()
 
 

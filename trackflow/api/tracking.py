@@ -3,25 +3,29 @@
 import time
 
 import frappe
+import redis
 from frappe.rate_limiter import rate_limit
 from werkzeug.wrappers import Response
 
+from trackflow import queues
 from trackflow.engine import collect as wire
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.privacy import truncate_ip
-from trackflow.engine.ratelimit import allow
+from trackflow.engine.ratelimit import allow, client_key
 from trackflow.local_cache import cached
-from trackflow.queues import get_queue, redis_queue_connection
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
-from trackflow.trackflow.doctype.trackflow_site.trackflow_site import site_by_key
+from trackflow.trackflow.doctype.trackflow_site.trackflow_site import sites_by_key
 
 # A busy office behind one NAT address sends a few batches a second at most; a site key shared by every
-# visitor of a website gets a much larger budget. Frappe's limiter keys on frappe.local.request_ip, the
-# first X-Forwarded-For entry: the reverse proxy must overwrite that header (README, "Deploying").
+# visitor of a website gets a much larger budget, and each client (an IPv4 address or an IPv6 /64) is held
+# to its own limit first, so no single client can spend the site's budget. Frappe's limiter keys on
+# frappe.local.request_ip, the first X-Forwarded-For entry: the reverse proxy must overwrite that header
+# (README, "Deploying").
 PER_IP_PER_MINUTE = 600
 PER_SITE_KEY_PER_MINUTE = 30_000
 # Site keys and settings are kept this long per web process (a rotated key or a change is seen within it).
 LOCAL_TTL = 10
+RETRY_AFTER = "30"  # seconds the embed script waits before resending when the queue is unavailable
 
 
 # Guests call this: it is how visitors' browsers report visits. It takes POST only, is rate limited per IP
@@ -39,22 +43,31 @@ def collect() -> Response:
 		batch = wire.parse_collect(body, now=time.time())
 	except ValidationError as e:
 		return _answer(400, str(e))
-	site = cached(("collect-site", frappe.local.site, batch.site), LOCAL_TTL, lambda: site_by_key(batch.site))
+	site = cached(("collect-sites", frappe.local.site), LOCAL_TTL, sites_by_key).get(batch.site)
 	if not site or not site["enabled"]:
 		return _answer(403, "unknown site key")
 	if not wire.origin_allowed(origin, site["domains"]):
 		return _answer(403, "origin not allowed")
 	cors = wire.cors_headers(origin)
-	key = f"trackflow|{frappe.local.site}|collect-limit|{batch.site}"
-	if not allow(redis_queue_connection(), key, PER_SITE_KEY_PER_MINUTE):
-		return _answer(429, "rate limit exceeded", cors)
+	limits = queues.limiter_connection()
+	prefix = f"trackflow|{frappe.local.site}"
+	if not allow(limits, f"{prefix}|collect-client|{client_key(frappe.local.request_ip)}", PER_IP_PER_MINUTE):
+		return _answer(429, "rate limit exceeded", {**cors, "Retry-After": "60"})
+	if not allow(limits, f"{prefix}|collect-limit|{batch.site}", PER_SITE_KEY_PER_MINUTE):
+		return _answer(429, "rate limit exceeded", {**cors, "Retry-After": "60"})
 	settings = cached(("collect-settings", frappe.local.site), LOCAL_TTL, get_settings)
 	if settings.enabled:
 		ip = frappe.local.request_ip
 		if settings.truncate_ip:
 			ip = truncate_ip(ip, settings.ipv4_prefix_length, settings.ipv6_prefix_length)
 		user_agent = (request.headers.get("User-Agent") or "")[:512]
-		get_queue("collect").enqueue(wire.encode_record(body, batch, ip=ip, ua=user_agent, site=site["name"]))
+		record = wire.encode_record(body, batch, ip=ip, ua=user_agent, site=site["name"])
+		try:
+			queued = queues.enqueue("collect", record)
+		except redis.RedisError:
+			queued = None
+		if queued is None:  # the queue is away or full: the browser keeps the batch and resends it
+			return _answer(503, "temporarily unavailable", {**cors, "Retry-After": RETRY_AFTER})
 	return _answer(204, None, cors)
 
 

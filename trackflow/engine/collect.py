@@ -60,6 +60,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.guest import COLUMNS
 
 WIRE_VERSION = 1
 MAX_BYTES = 32768
@@ -105,6 +106,7 @@ _PHONE_NOISE = re.compile(r"[\s().\-/]")
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _MAX_SAFE_INT = 2**53
+EMAIL_LENGTH = COLUMNS["TrackFlow Visitor"]["email"].length
 
 _TOP_KEYS = frozenset(("site", "v", "visitor", "session", "sent_at", "events"))
 _COMMON = frozenset(("type", "id", "ts", "url"))
@@ -316,10 +318,13 @@ def _conversion(value) -> Conversion:
 
 
 def normalize_email(value: str) -> str:
-	"""Trimmed, lowercased email; ValidationError if it does not look like one."""
+	"""Trimmed, lowercased email; ValidationError if it does not look like one or is longer than the
+	column it is stored in (refused, never stored cut)."""
 	email = _text(value, 254, "email").strip().lower()
 	if not _EMAIL.fullmatch(email):
 		raise ValidationError("email is not valid")
+	if len(email) > EMAIL_LENGTH:
+		raise ValidationError(f"email longer than {EMAIL_LENGTH} characters")
 	return email
 
 

@@ -1,5 +1,7 @@
-"""IP address truncation: the only form in which a visitor's address leaves the request."""
+"""Privacy helpers: IP address truncation (the only form in which a visitor's address leaves the request)
+and scrubbing personal data from error messages."""
 
+import re
 import socket
 
 DEFAULT_IPV4_PREFIX = 24
@@ -35,3 +37,14 @@ def truncate_ip(
 	bits = len(packed) * 8
 	value = int.from_bytes(packed, "big") >> (bits - prefix) << (bits - prefix) if prefix else 0
 	return socket.inet_ntop(family, value.to_bytes(len(packed), "big"))
+
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
+_LONG_NUMBER = re.compile(r"\d{5,}")
+
+
+def scrub_personal_data(message: object) -> str:
+	"""An error message fit for a log or a dead letter: one line, at most 300 characters, with emails and
+	long numbers (phones, ids) replaced, since database errors quote the values they refused."""
+	text = " ".join(str(message).split())
+	return _LONG_NUMBER.sub("[number]", _EMAIL_IN_TEXT.sub("[email]", text))[:300]

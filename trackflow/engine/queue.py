@@ -1,4 +1,8 @@
-"""A crash-safe Redis queue of small records (clicks, collected events), drained in batches into a sink."""
+"""A crash-safe Redis queue of small records (clicks, collected events), drained in batches into a sink.
+
+A record the sink cannot store never blocks the records behind it: a failing batch is split in halves until
+the failing records stand alone, and each of those goes to a bounded dead-letter list with its reason.
+"""
 
 import json
 import os
@@ -11,8 +15,14 @@ from dataclasses import dataclass
 import redis
 
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.privacy import scrub_personal_data
 
 Sink = Callable[[list[dict]], None]
+# Says whether a sink's error is the store's (a lost connection, a deadlock, a timeout: the whole batch goes
+# back and is retried later) rather than a record's (the record is set aside as a dead letter).
+IsTransient = Callable[[BaseException], bool]
+
+DEAD_LETTER_CAP = 10_000  # dead letters kept per stream; older ones are dropped and counted
 
 # Move up to ARGV[1] records from the tail (oldest end) of the main list to the head of this worker's
 # processing list, and return them, in one atomic step: a crash either before or after it leaves every
@@ -49,6 +59,48 @@ return #items
 """
 
 
+# Push one record unless the main list already holds ARGV[2] records (then count it as shed and return 0).
+_ENQUEUE_CAPPED = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+	redis.call('INCR', KEYS[2])
+	return 0
+end
+return redis.call('LPUSH', KEYS[1], ARGV[1])
+"""
+
+# Add dead letters (ARGV: cap, then record/reason pairs) and drop the oldest beyond the cap, with their
+# reasons, counting them. Reasons live in a hash by record id so that a replay moves records unchanged.
+_BURY = """
+local cap = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+	redis.call('LPUSH', KEYS[1], ARGV[i])
+	local ok, rec = pcall(cjson.decode, ARGV[i])
+	if ok and type(rec) == 'table' and rec.id then redis.call('HSET', KEYS[2], rec.id, ARGV[i + 1]) end
+end
+local over = redis.call('LLEN', KEYS[1]) - cap
+if over > 0 then
+	local old = redis.call('LRANGE', KEYS[1], -over, -1)
+	for _, item in ipairs(old) do
+		local ok, rec = pcall(cjson.decode, item)
+		if ok and type(rec) == 'table' and rec.id then redis.call('HDEL', KEYS[2], rec.id) end
+	end
+	redis.call('LTRIM', KEYS[1], 0, -over - 1)
+	redis.call('INCRBY', KEYS[3], over)
+end
+return over
+"""
+
+# Give every dead letter back to the main list (at the tail: drained next) and forget their reasons.
+_REPLAY = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 1, #items, 1000 do
+	redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+end
+redis.call('DEL', KEYS[1], KEYS[3])
+return #items
+"""
+
+
 def new_id() -> str:
 	"""A unique, time-ordered record id: 32 hex characters, 48-bit milliseconds then 80 random bits.
 
@@ -71,6 +123,16 @@ class DrainStats:
 	seconds: float
 	recovered: int
 	remaining: int
+	dead: int = 0  # records set aside as dead letters in this call
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+	"""A record the sink could not store, with why and when (Unix seconds)."""
+
+	record: dict | str
+	error: str
+	at: float
 
 
 class RedisQueue:
@@ -102,6 +164,8 @@ class RedisQueue:
 		prefix: str = "trackflow",
 		heartbeat_ttl: float = 300,
 		worker_id: str | None = None,
+		max_backlog: int | None = None,
+		dead_letter_cap: int = DEAD_LETTER_CAP,
 	):
 		if type(client).lpush is not redis.Redis.lpush or type(client).llen is not redis.Redis.llen:
 			raise ValidationError(
@@ -120,8 +184,14 @@ class RedisQueue:
 		self.main_key = f"{base}:q"
 		self.workers_key = f"{base}:workers"
 		self._base = base
+		self.dead_key = f"{base}:dead"
+		self.max_backlog = max_backlog
+		self.dead_letter_cap = dead_letter_cap
 		self._take = client.register_script(_TAKE)
 		self._recover = client.register_script(_RECOVER)
+		self._enqueue_capped = client.register_script(_ENQUEUE_CAPPED)
+		self._bury = client.register_script(_BURY)
+		self._replay = client.register_script(_REPLAY)
 
 	@property
 	def worker_id(self) -> str:
@@ -142,8 +212,9 @@ class RedisQueue:
 
 	# --- producers ---------------------------------------------------------------------------------
 
-	def enqueue(self, record: dict) -> str:
-		"""Push one record with ONE Redis command (LPUSH); returns its id (given in record["id"] or new).
+	def enqueue(self, record: dict) -> str | None:
+		"""Push one record with ONE Redis command; returns its id (given in record["id"] or new), or None
+		when the backlog is at `max_backlog` (the record is shed and counted, see `shed`).
 
 		The record must be JSON-serialisable; it is stored compactly as given, with the id added.
 		Redis errors (redis.RedisError: down, timeout, out of memory) propagate: the caller's slower
@@ -152,7 +223,12 @@ class RedisQueue:
 		record_id = record.get("id") or new_id()
 		if record.get("id") != record_id:
 			record = {**record, "id": record_id}
-		self.client.lpush(self.main_key, _dumps(record))
+		if self.max_backlog is None:
+			self.client.lpush(self.main_key, _dumps(record))
+		elif not self._enqueue_capped(
+			keys=[self.main_key, self._shed_key], args=[_dumps(record), self.max_backlog]
+		):
+			return None
 		return record_id
 
 	def enqueue_many(self, records: Iterable[dict]) -> list[str]:
@@ -192,6 +268,30 @@ class RedisQueue:
 		except (ValueError, KeyError, TypeError):
 			return None
 		return max(0.0, (time.time() if now is None else now) - created)
+
+	@property
+	def _shed_key(self) -> str:
+		return f"{self._base}:shed"
+
+	@property
+	def _dead_reasons_key(self) -> str:
+		return f"{self._base}:dead:why"
+
+	@property
+	def _dead_dropped_key(self) -> str:
+		return f"{self._base}:dead:dropped"
+
+	def shed(self) -> int:
+		"""Records refused since the stream began because the backlog was at max_backlog."""
+		return int(self.client.get(self._shed_key) or 0)
+
+	def dead_letters(self) -> int:
+		"""Dead letters waiting for an admin (replay or purge)."""
+		return int(self.client.llen(self.dead_key))
+
+	def dead_letters_dropped(self) -> int:
+		"""Dead letters dropped because the list was at its cap (the oldest go first)."""
+		return int(self.client.get(self._dead_dropped_key) or 0)
 
 	def _workers(self) -> list[str]:
 		return sorted(_text(w) for w in self.client.smembers(self.workers_key))
@@ -234,10 +334,52 @@ class RedisQueue:
 					continue
 			except ValueError:
 				pass
-			dead.append(raw)
+			dead.append((raw, "not a JSON record with an id"))
 		if dead:
-			self.client.rpush(f"{self._base}:dead", *dead)
+			self._bury_raw(dead)
 		return batch
+
+	# --- dead letters ---------------------------------------------------------------------------------
+
+	def bury(self, record: dict, error: BaseException | str) -> None:
+		"""Set one record aside as a dead letter with the reason (redacted: no emails or long numbers)."""
+		reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+		self._bury_raw([(_dumps(record), scrub_personal_data(reason))])
+
+	def _bury_raw(self, items: list[tuple[str, str]]) -> None:
+		now = time.time()
+		args: list = [self.dead_letter_cap]
+		for raw, reason in items:
+			args += [raw, json.dumps({"error": reason, "at": now})]
+		self._bury(keys=[self.dead_key, self._dead_reasons_key, self._dead_dropped_key], args=args)
+
+	def show_dead_letters(self, limit: int = 20) -> list[DeadLetter]:
+		"""The newest `limit` dead letters, newest first."""
+		raws = self.client.lrange(self.dead_key, 0, max(0, limit) - 1) if limit > 0 else []
+		letters = []
+		for raw in raws:
+			raw = _text(raw)
+			try:
+				record = json.loads(raw)
+			except ValueError:
+				record = None
+			why = None
+			if isinstance(record, dict) and record.get("id"):
+				why = self.client.hget(self._dead_reasons_key, str(record["id"]))
+			info = json.loads(why) if why else {"error": "not a JSON record with an id", "at": 0}
+			letters.append(DeadLetter(record if isinstance(record, dict) else raw, info["error"], info["at"]))
+		return letters
+
+	def replay_dead_letters(self) -> int:
+		"""Put every dead letter back on the main list (drained next), e.g. after a fix; returns how many."""
+		return int(self._replay(keys=[self.dead_key, self.main_key, self._dead_reasons_key]))
+
+	def purge_dead_letters(self) -> int:
+		"""Drop every dead letter; returns how many were dropped."""
+		pipe = self.client.pipeline(transaction=True)
+		pipe.llen(self.dead_key)
+		pipe.delete(self.dead_key, self._dead_reasons_key)
+		return int(pipe.execute()[0])
 
 	def commit(self) -> None:
 		"""The batch from take() is stored: forget it (delete this worker's processing list)."""
@@ -251,41 +393,72 @@ class RedisQueue:
 		# The heartbeat key is replaced by one that never exists, so the script always moves the list.
 		return [self.main_key, self.processing_key(), f"{self.heartbeat_key()}:released", self.workers_key]
 
-	def drain_once(self, sink: Sink, batch_size: int = 1000) -> int:
+	def drain_once(self, sink: Sink, batch_size: int = 1000, is_transient: IsTransient | None = None) -> int:
 		"""Take one batch, hand it to sink, commit; returns the number of records (0 when empty).
 
-		If the sink raises, the batch goes back to the main list and the exception propagates.
+		If the sink raises on the batch, the batch is split in halves and each half handed to the sink
+		again, down to single records; a record that fails alone becomes a dead letter with its reason, and
+		every other record is stored. An error that `is_transient` (default: Redis and OS errors) says is
+		the store's, not a record's, gives the whole batch back to the main list and propagates, as does
+		any BaseException that is not an Exception (a worker being stopped). The sink must therefore be
+		atomic per call (commit or roll back what it wrote) and idempotent on record["id"].
 		"""
+		return self._drain_once(sink, batch_size, is_transient or default_is_transient)[0]
+
+	def _drain_once(self, sink: Sink, batch_size: int, is_transient: IsTransient) -> tuple[int, int]:
 		batch = self.take(batch_size)
 		if not batch:
 			self.commit()
-			return 0
+			return 0, 0
 		try:
-			sink(batch)
+			dead = self._deliver(sink, batch, is_transient)
 		except BaseException:
 			self.release()
 			raise
 		self.commit()
-		return len(batch)
+		return len(batch), dead
 
-	def drain_all(self, sink: Sink, max_seconds: float = 50.0, batch_size: int = 1000) -> DrainStats:
+	def _deliver(self, sink: Sink, batch: list[dict], is_transient: IsTransient) -> int:
+		"""Store `batch`, isolating failing records by bisection; returns the dead letters made."""
+		try:
+			sink(batch)
+			return 0
+		except Exception as error:
+			if is_transient(error):
+				raise
+			if len(batch) == 1:
+				self.bury(batch[0], error)
+				return 1
+		middle = len(batch) // 2
+		return self._deliver(sink, batch[:middle], is_transient) + self._deliver(
+			sink, batch[middle:], is_transient
+		)
+
+	def drain_all(
+		self,
+		sink: Sink,
+		max_seconds: float = 50.0,
+		batch_size: int = 1000,
+		is_transient: IsTransient | None = None,
+	) -> DrainStats:
 		"""Recover abandoned batches, then drain batches until the queue is empty or max_seconds passed.
 
 		Returns DrainStats; `remaining` > 0 tells the caller to schedule another run.
 		"""
 		started = time.monotonic()
 		recovered = self.recover()
-		batches = records = 0
+		batches = records = dead = 0
 		try:
 			while time.monotonic() - started < max_seconds:
-				taken = self.drain_once(sink, batch_size)
+				taken, buried = self._drain_once(sink, batch_size, is_transient or default_is_transient)
 				if not taken:
 					break
 				batches += 1
 				records += taken
+				dead += buried
 		finally:
 			self.close()
-		return DrainStats(batches, records, time.monotonic() - started, recovered, self.backlog())
+		return DrainStats(batches, records, time.monotonic() - started, recovered, self.backlog(), dead)
 
 	def close(self) -> None:
 		"""Leave cleanly: drop the heartbeat and the worker entry (the processing list is already empty)."""
@@ -298,10 +471,16 @@ class RedisQueue:
 
 	def clear(self) -> None:
 		"""Delete every key of this stream (tests and uninstall)."""
-		keys = [self.main_key, self.workers_key, f"{self._base}:dead"]
+		keys = [self.main_key, self.workers_key, self.dead_key, self._dead_reasons_key]
+		keys += [self._dead_dropped_key, self._shed_key]
 		for worker in self._workers():
 			keys += [self.processing_key(worker), self.heartbeat_key(worker)]
 		self.client.delete(*keys)
+
+
+def default_is_transient(error: BaseException) -> bool:
+	"""Errors of the store rather than of a record: Redis and OS (network, disk) errors."""
+	return isinstance(error, redis.RedisError | OSError)
 
 
 def _dumps(record: dict) -> str:

@@ -48,6 +48,7 @@ FORM_PHONE_FIELDS = frozenset(("phone", "telephone", "tel", "mobile", "phone_num
 TOUCH_NONE = "none"  # direct or internal: no marketing source
 TOUCH_NEW = "new"  # write a Touchpoint for this session
 TOUCH_CLICK = "click"  # arrived through /r/ (tf_click): reuse the click's touchpoint, write none
+_CLICK_ID = re.compile(r"[0-9a-f]{32}")  # trackflow.engine.queue.new_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +210,29 @@ def touchpoint_decision(
 	if referrer_host and referrer_host.startswith("www."):
 		referrer_host = referrer_host[4:]
 	tf_click = click_ids.get(TRACKFLOW_CLICK_PARAM)
-	if tf_click:
-		return TouchDecision(TOUCH_CLICK, referrer_host=referrer_host, click_id=tf_click)
+	if tf_click is not None and not _CLICK_ID.fullmatch(tf_click):
+		tf_click = None  # not an id /r/ made: no click to claim
 	ad_source, ad_medium = next(
 		(AD_CLICK_SOURCES[key] for key in AD_CLICK_SOURCES if click_ids.get(key)), (None, None)
 	)
+	# A /r/ landing keeps its own source too (the link's UTM are in the landing URL): the drain uses it
+	# when the click was already claimed by another visitor.
+	kind = TOUCH_CLICK if tf_click else TOUCH_NEW
 	if utm or ad_source:
 		return TouchDecision(
-			TOUCH_NEW,
+			kind,
 			source=utm.get("source") or ad_source or referrer_host,
 			medium=utm.get("medium") or ad_medium,
 			campaign=utm.get("campaign"),
 			content=utm.get("content"),
 			term=utm.get("term"),
 			referrer_host=referrer_host,
+			click_id=tf_click,
 		)
 	if referrer_host:
-		return TouchDecision(TOUCH_NEW, source=referrer_host, referrer_host=referrer_host)
+		return TouchDecision(kind, source=referrer_host, referrer_host=referrer_host, click_id=tf_click)
+	if tf_click:
+		return TouchDecision(TOUCH_CLICK, click_id=tf_click)
 	return TouchDecision(TOUCH_NONE)
 
 

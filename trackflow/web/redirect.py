@@ -17,11 +17,12 @@ from frappe.utils import get_datetime, get_system_timezone
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from trackflow import queues
 from trackflow.engine import redirect as engine
 from trackflow.engine.links import normalize_slug
-from trackflow.engine.ratelimit import allow
+from trackflow.engine.privacy import scrub_personal_data
+from trackflow.engine.ratelimit import allow, client_key
 from trackflow.local_cache import cached, forget
-from trackflow.queues import get_queue, redis_queue_connection
 
 LINK_CACHE_KEY = "trackflow:link:"
 PER_IP_PER_MINUTE = 300
@@ -50,7 +51,9 @@ def respond(code: str, settings: engine.RedirectSettings) -> Response:
 	request = frappe.request
 	ip = frappe.local.request_ip
 	if not allow(
-		redis_queue_connection(), f"trackflow|{frappe.local.site}|redirect-limit|{ip}", PER_IP_PER_MINUTE
+		queues.limiter_connection(),
+		f"trackflow|{frappe.local.site}|redirect-limit|{client_key(ip)}",
+		PER_IP_PER_MINUTE,
 	):
 		return Response(
 			"Too many requests", status=429, headers={"Retry-After": "60", "Cache-Control": "no-store"}
@@ -89,16 +92,27 @@ def respond(code: str, settings: engine.RedirectSettings) -> Response:
 
 
 def record_click(click: dict) -> None:
-	"""One LPUSH. If Redis is down the click is written directly (slow path) and that is counted."""
+	"""One push to the queue. While redis_queue is away the click is written directly (the slow path, the
+	same sink the drain uses) and counted; whatever fails there, the visitor still gets the redirect."""
 	try:
-		get_queue("clicks").enqueue(click)
+		queues.enqueue("clicks", click)  # None: shed because the backlog is full (counted by the queue)
+		return
 	except redis.RedisError:
-		from trackflow.drain import store_clicks
+		pass
+	from trackflow.drain import count_direct_write, store_clicks
 
+	try:
 		store_clicks([click])
-		count = frappe.db.get_single_value("TrackFlow Settings", "direct_click_writes") or 0
-		frappe.db.set_single_value("TrackFlow Settings", "direct_click_writes", count + 1)
+		count_direct_write()
 		frappe.db.commit()
+	except Exception as error:
+		frappe.db.rollback()
+		# The message is explicit: Frappe's default traceback would carry the click's locals.
+		frappe.log_error(
+			"TrackFlow: a click could not be queued nor written",
+			f"{type(error).__name__}: {scrub_personal_data(error)}",
+			reference_doctype="Tracked Link",
+		)
 
 
 def cached_link(code: str) -> dict | None:

@@ -98,30 +98,35 @@ def embed_snippet(site_key: str, attributes: dict[str, str] | None = None) -> st
 	)
 
 
-SITE_CACHE_KEY = "trackflow:site_key:"
+SITES_CACHE_KEY = "trackflow:sites_by_key"
 
 
 def clear_site_cache(*site_keys: str | None):
+	"""Forget the cached site map (in Redis, and in this process; other processes see a change within
+	collect's LOCAL_TTL) and the redirect settings, which list the sites' domains."""
 	from trackflow.local_cache import forget
 	from trackflow.web.redirect import clear_settings_cache
 
-	for key in filter(None, site_keys):
-		frappe.cache.delete_value(SITE_CACHE_KEY + key)
-		forget(("collect-site", frappe.local.site, key))
+	frappe.cache.delete_value(SITES_CACHE_KEY)
+	forget(("collect-sites", frappe.local.site))
 	clear_settings_cache()  # the redirect appends click ids only for TrackFlow Sites' domains
 
 
-def site_by_key(site_key: str) -> dict | None:
-	"""What the collect endpoint needs of a site, from the cache; rebuilt with one indexed query on a miss."""
-	cached = frappe.cache.get_value(SITE_CACHE_KEY + site_key)
-	if cached is None:
-		row = frappe.db.get_value(
+def sites_by_key() -> dict[str, dict]:
+	"""What the collect endpoint needs of every site, by public key: from the cache, else one query.
+
+	One map for all sites (a site has a handful of them), so a request with an unknown key, however many
+	different keys a stranger tries, is answered from memory and never reaches the database."""
+	sites = frappe.cache.get_value(SITES_CACHE_KEY)
+	if sites is None:
+		rows = frappe.get_all(
 			"TrackFlow Site",
-			{"site_key": site_key},
-			["name", "enabled", "allowed_domains", "consent_mode", "honour_do_not_track"],
-			as_dict=True,
+			fields=["name", "site_key", "enabled", "allowed_domains", "consent_mode", "honour_do_not_track"],
 		)
-		cached = dict(row, domains=row.allowed_domains.split()) if row else {}
-		# Unknown keys are remembered briefly so a flood of bad keys does not reach the database.
-		frappe.cache.set_value(SITE_CACHE_KEY + site_key, cached, expires_in_sec=None if row else 60)
-	return cached or None
+		sites = {
+			row.site_key: dict(row, domains=(row.allowed_domains or "").split())
+			for row in rows
+			if row.site_key
+		}
+		frappe.cache.set_value(SITES_CACHE_KEY, sites)
+	return sites
