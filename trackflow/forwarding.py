@@ -21,6 +21,7 @@ from trackflow.engine.forwarding.types import (
 	DeliveryOutcome,
 	ForwardedConversion,
 )
+from trackflow.error_log import log_failure
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 DEFAULT_MAX_ATTEMPTS = 8  # TrackFlow Settings' default
@@ -117,9 +118,14 @@ def _send_due() -> dict[str, int]:
 			sendable = [forwarded[row.conversion] for row in rows if row.conversion in forwarded]
 			try:
 				outcomes = sender.deliver(destination, sendable, attempts, utc_now())
-			except Exception:
+			except Exception as error:
 				frappe.db.rollback()
-				frappe.log_error(title=f"TrackFlow: sending to {destination_name} failed")
+				log_failure(
+					f"TrackFlow: sending to {destination_name} failed",
+					error,
+					"Conversion Destination",
+					destination_name,
+				)
 				continue
 			answered = {outcome.conversion_id for outcome in outcomes}
 			# Voided or deleted conversions, and types the destination stopped taking, are not sent.

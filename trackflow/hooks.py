@@ -65,10 +65,12 @@ doc_events = {
 	"CRM Lead": {
 		"after_insert": "trackflow.integrations.crm.on_lead_insert",
 		"on_change": "trackflow.integrations.crm.on_lead_change",
+		"on_trash": "trackflow.integrations.crm.on_lead_trash",
 	},
 	"CRM Deal": {
 		"after_insert": "trackflow.integrations.crm.on_deal_insert",
 		"on_change": "trackflow.integrations.crm.on_deal_change",
+		"on_trash": "trackflow.integrations.crm.on_deal_trash",
 	},
 }
 

@@ -19,6 +19,7 @@ from trackflow.engine.attribution.types import Touchpoint as EngineTouchpoint
 from trackflow.engine.conversions import journey_rows, mark_milestones
 from trackflow.engine.money import allocate
 from trackflow.engine.privacy import scrub_personal_data
+from trackflow.error_log import log_failure
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 MAX_ATTEMPTS = 8
@@ -148,7 +149,7 @@ def attribute_conversion(conversion: str) -> str:
 				else None,
 			},
 		)
-		frappe.log_error(f"TrackFlow: attribution of {doc.name} failed", reason, "Conversion", doc.name)
+		log_failure(f"TrackFlow: attribution of {doc.name} failed", e, "Conversion", doc.name)
 		return "error"
 	status = "attributed" if rows else "no_touchpoints"
 	frappe.db.set_value(
@@ -204,7 +205,13 @@ def replace_credits(conversion: str, rows: list[dict]) -> None:
 		[_credit_name(conversion, row), now, now, "Administrator", "Administrator", *row.values()]
 		for row in rows
 	]
-	insert_rows("Attribution Credit", fields, values, ignore_duplicates=False)
+	# A touch's source and medium are guest text (Touchpoint holds 255 characters, the ledger 140).
+	insert_rows(
+		"Attribution Credit",
+		fields,
+		guest.fit_rows("Attribution Credit", fields, values),
+		ignore_duplicates=False,
+	)
 
 
 def _credit_name(conversion: str, row: dict) -> str:

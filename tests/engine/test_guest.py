@@ -171,3 +171,13 @@ def test_every_declared_column_gets_a_value_that_fits_it(doctype, value):
 			assert column.kind in (guest.KEY, guest.EMAIL, guest.JSON)
 			continue
 		assert out is None or len(out) <= column.length
+
+
+def test_per_client_limits_count_an_ipv6_client_by_its_64():
+	from trackflow.engine.ratelimit import client_key
+
+	assert client_key("203.0.113.77") == "203.0.113.77"
+	assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+	assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+	assert client_key("::ffff:203.0.113.77") == "203.0.113.77"
+	assert client_key(None) == client_key("not an ip") == "-"

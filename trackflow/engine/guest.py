@@ -116,6 +116,25 @@ COLUMNS: Mapping[str, Mapping[str, Column]] = {
 		term=(TEXT, 255),
 		referrer=(URL, 2048),
 	),
+	# The ledger copies each touch's source and medium (guest text) beside its keys.
+	"Attribution Credit": _columns(
+		**_STANDARD,
+		conversion=(KEY, DATA_LENGTH),
+		attribution_model=(KEY, DATA_LENGTH),
+		conversion_type=(KEY, DATA_LENGTH),
+		crm_lead=(KEY, DATA_LENGTH),
+		crm_deal=(KEY, DATA_LENGTH),
+		touchpoint=(KEY, DATA_LENGTH),
+		channel=(KEY, DATA_LENGTH),
+		campaign=(KEY, DATA_LENGTH),
+		source=(TEXT, DATA_LENGTH),
+		medium=(TEXT, DATA_LENGTH),
+		currency=(KEY, DATA_LENGTH),
+		company_currency=(KEY, DATA_LENGTH),
+		engine_version=(KEY, DATA_LENGTH),
+		model_spec=(TEXT, 4096),
+		params_hash=(KEY, 64),
+	),
 	# The lead's and deal's marketing summary (trackflow/integrations/crm_custom_fields.json): touch values
 	# come from guests through the journey.
 	"CRM Summary": _columns(

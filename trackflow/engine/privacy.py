@@ -43,8 +43,12 @@ _EMAIL_IN_TEXT = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
 _LONG_NUMBER = re.compile(r"\d{5,}")
 
 
+def scrub_text(text: str) -> str:
+	"""`text` with emails and long numbers (phones, ids) replaced: database errors and tracebacks quote the
+	values they refused."""
+	return _LONG_NUMBER.sub("[number]", _EMAIL_IN_TEXT.sub("[email]", text))
+
+
 def scrub_personal_data(message: object) -> str:
-	"""An error message fit for a log or a dead letter: one line, at most 300 characters, with emails and
-	long numbers (phones, ids) replaced, since database errors quote the values they refused."""
-	text = " ".join(str(message).split())
-	return _LONG_NUMBER.sub("[number]", _EMAIL_IN_TEXT.sub("[email]", text))[:300]
+	"""An error message fit for a dead letter or a status field: scrubbed, one line, at most 300 characters."""
+	return scrub_text(" ".join(str(message).split()))[:300]

@@ -15,9 +15,11 @@ def client_key(ip: str | None) -> str:
 		address = ipaddress.ip_address(ip.strip())
 	except ValueError:
 		return "-"
-	if address.version == 6 and address.ipv4_mapped is None:
-		return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address) + "/64"
-	return str(address.ipv4_mapped or address)
+	if address.version == 6:
+		if address.ipv4_mapped:  # a dual-stack proxy's form of an IPv4 client
+			return str(address.ipv4_mapped)
+		return f"{ipaddress.ip_network(f'{address}/64', strict=False).network_address}/64"
+	return str(address)
 
 
 def allow(

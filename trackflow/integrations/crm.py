@@ -9,6 +9,7 @@ import frappe
 from frappe.utils import add_days, getdate, now_datetime
 
 from trackflow.engine.conversions import deal_fields
+from trackflow.error_log import log_failure
 from trackflow.ledger import save_conversion, void_conversion
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
@@ -22,9 +23,11 @@ def run_guarded(handler, doc) -> None:
 	frappe.db.savepoint(savepoint)
 	try:
 		handler(doc)
-	except Exception:
+	except Exception as error:
 		frappe.db.rollback(save_point=savepoint)
-		frappe.log_error(title=f"TrackFlow: {handler.__name__} failed for {doc.doctype} {doc.name}")
+		log_failure(
+			f"TrackFlow: {handler.__name__} failed for {doc.doctype} {doc.name}", error, doc.doctype, doc.name
+		)
 
 
 # doc_events (hooks.py)
@@ -44,6 +47,59 @@ def on_deal_change(doc, method=None):
 	run_guarded(deal_changed, doc)
 
 
+def on_lead_trash(doc, method=None):
+	run_guarded(unlink_deleted, doc)
+
+
+def on_deal_trash(doc, method=None):
+	run_guarded(unlink_deleted, doc)
+
+
+# TrackFlow's links to CRM records, cleared when the record is deleted (see unlink_deleted).
+CRM_LINKS = {
+	"CRM Lead": (
+		("Conversion", "crm_lead"),
+		("Attribution Credit", "crm_lead"),
+		("Touchpoint", "crm_lead"),
+		("TrackFlow Visitor", "crm_lead"),
+	),
+	"CRM Deal": (("Conversion", "crm_deal"), ("Attribution Credit", "crm_deal"), ("Touchpoint", "crm_deal")),
+}
+
+
+def unlink_deleted(doc) -> None:
+	"""A CRM Lead or Deal is being deleted (on_trash, before Frappe checks links): its conversions and their
+	credits stay in the ledger, anonymised (the link to the deleted record cleared, a comment saying why),
+	so revenue already reported does not change and the audit trail keeps every credit; a lead's score
+	history, which only describes that lead, goes. Voiding the conversions stays a deliberate act."""
+	for doctype, field in CRM_LINKS[doc.doctype]:
+		table = frappe.qb.DocType(doctype)
+		frappe.qb.update(table).set(table[field], None).where(table[field] == doc.name).run()
+	conversion = frappe.qb.DocType("Conversion")
+	names = (
+		frappe.qb.from_(conversion)
+		.select(conversion.name)
+		.where((conversion.source_doctype == doc.doctype) & (conversion.source_name == doc.name))
+		.run(pluck=True)
+	)
+	if names:
+		frappe.qb.update(conversion).set(conversion.source_doctype, None).set(
+			conversion.source_name, None
+		).where(conversion.name.isin(names)).run()
+		for name in names:
+			frappe.get_doc(
+				{
+					"doctype": "Comment",
+					"comment_type": "Info",
+					"reference_doctype": "Conversion",
+					"reference_name": name,
+					"content": f"{doc.doctype} {doc.name} was deleted; its credits stay in the ledger.",
+				}
+			).insert(ignore_permissions=True)
+	if doc.doctype == "CRM Lead":
+		frappe.db.delete("Lead Score History", {"crm_lead": doc.name})
+
+
 def lead_created(lead):
 	save_conversion(
 		"lead_created",
@@ -57,7 +113,7 @@ def lead_created(lead):
 
 
 def lead_changed(lead):
-	if not lead.has_value_changed("status") or lead.is_new():
+	if lead.is_new() or lead.flags.in_insert or not lead.has_value_changed("status"):
 		return
 	qualified = {row.lead_status for row in get_settings().qualified_lead_statuses}
 	if lead.status in qualified:
@@ -71,6 +127,8 @@ def lead_changed(lead):
 
 
 def deal_created(deal):
+	"""after_insert: the deal's row exists in this transaction, so a conversion may link to it. A deal
+	inserted as won is recorded here too (on_change skips documents still being inserted)."""
 	save_conversion(
 		"deal_created",
 		f"deal_created:{deal.name}",
@@ -80,10 +138,15 @@ def deal_created(deal):
 		source_doctype="CRM Deal",
 		source_name=deal.name,
 	)
+	if deal.status in {row.deal_status for row in get_settings().won_deal_statuses}:
+		record_deal_won(deal)
 
 
 def deal_changed(deal):
-	if not deal.has_value_changed("status"):
+	# During an insert (CRM 1.81's validate db_sets exchange_rate, which fires on_change) the deal has no
+	# row yet: a conversion linking to it would fail, and Frappe would cache the deal as missing for the
+	# rest of CRM's request. deal_created (after_insert) covers the new deal.
+	if deal.is_new() or deal.flags.in_insert or not deal.has_value_changed("status"):
 		return
 	won = {row.deal_status for row in get_settings().won_deal_statuses}
 	before = deal.get_doc_before_save()

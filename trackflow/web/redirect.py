@@ -20,8 +20,8 @@ from werkzeug.wrappers import Response
 from trackflow import queues
 from trackflow.engine import redirect as engine
 from trackflow.engine.links import normalize_slug
-from trackflow.engine.privacy import scrub_personal_data
 from trackflow.engine.ratelimit import allow, client_key
+from trackflow.error_log import log_failure
 from trackflow.local_cache import cached, forget
 
 LINK_CACHE_KEY = "trackflow:link:"
@@ -107,11 +107,8 @@ def record_click(click: dict) -> None:
 		frappe.db.commit()
 	except Exception as error:
 		frappe.db.rollback()
-		# The message is explicit: Frappe's default traceback would carry the click's locals.
-		frappe.log_error(
-			"TrackFlow: a click could not be queued nor written",
-			f"{type(error).__name__}: {scrub_personal_data(error)}",
-			reference_doctype="Tracked Link",
+		log_failure(
+			"TrackFlow: a click could not be queued nor written", error, "Tracked Link", click.get("link")
 		)
 
 

@@ -29,11 +29,20 @@ def make_link(destination: str = "https://example.com/pricing", **fields):
 	return frappe.get_doc({"doctype": "Tracked Link", "destination_url": destination, **fields}).insert()
 
 
-def visit(code: str, method: str = "GET", user_agent: str = BROWSER, query: str = "", cookies: str = ""):
+def visit(
+	code: str,
+	method: str = "GET",
+	user_agent: str = BROWSER,
+	query: str = "",
+	cookies: str = "",
+	referrer: str = "",
+):
 	"""Run the /r/ hook as the app would; returns the response it ends the request with."""
 	headers = {"User-Agent": user_agent, "Host": "trackflow.test"}
 	if cookies:
 		headers["Cookie"] = cookies
+	if referrer:
+		headers["Referer"] = referrer
 	fake_request(method, f"/r/{code}" + (f"?{query}" if query else ""), headers=headers)
 	redirect.clear_settings_cache()
 	try:
