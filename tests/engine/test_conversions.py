@@ -155,3 +155,23 @@ def test_funnel_stages_and_exits_in_both_crm_versions():
 		{"name": "Nurture", "type": "On Hold", "position": 3},
 	]
 	assert funnel_stages(recent, ["Qualified"]) == (("New", "Nurture", "Qualified"), ("Junk",))
+
+
+def test_crm_181_converted_is_the_same_funnel_stage_as_qualified():
+	from trackflow.engine.crm_schema import funnel_aliases, funnel_stages
+
+	stock_181 = [
+		{"name": "New", "type": "Open", "position": 1},
+		{"name": "Contacted", "type": "Ongoing", "position": 2},
+		{"name": "Nurture", "type": "On Hold", "position": 3},
+		{"name": "Qualified", "type": "Won", "position": 4},
+		{"name": "Converted", "type": "Won", "position": 5},
+		{"name": "Unqualified", "type": "Lost", "position": 6},
+		{"name": "Junk", "type": "Lost", "position": 7},
+	]
+	assert funnel_stages(stock_181) == (
+		("New", "Contacted", "Nurture", "Qualified"),
+		("Unqualified", "Junk"),
+	)
+	assert funnel_aliases(stock_181) == {"Converted": "Qualified"}
+	assert funnel_aliases([{"name": "Qualified", "position": 4}]) == {}

@@ -42,8 +42,11 @@ def funnel_stages(
 
 	Exits end a lead's journey instead of advancing it: statuses of type Lost on CRM with status types;
 	on CRM 1.34 (no types) the statuses placed after the last `qualified` status (Unqualified and Junk
-	by default), or none when no qualified status is known."""
+	by default), or none when no qualified status is known. On CRM with status types the funnel ends at the
+	first status of type Won (CRM's "Qualified", which convert_to_deal sets); later Won statuses (1.81's
+	"Converted") are the same stage, see `funnel_aliases`."""
 	statuses = sorted(lead_statuses, key=lambda s: (s.get("position") or 0, s["name"]))
+	aliases = funnel_aliases(statuses)
 	if any(s.get("type") for s in statuses):
 		exits = {s["name"] for s in statuses if s.get("type") == "Lost"}
 	else:
@@ -51,6 +54,14 @@ def funnel_stages(
 		last = max((i for i, s in enumerate(statuses) if s["name"] in qualified), default=len(statuses) - 1)
 		exits = {s["name"] for s in statuses[last + 1 :]}
 	return (
-		tuple(s["name"] for s in statuses if s["name"] not in exits),
+		tuple(s["name"] for s in statuses if s["name"] not in exits and s["name"] not in aliases),
 		tuple(s["name"] for s in statuses if s["name"] in exits),
 	)
+
+
+def funnel_aliases(lead_statuses: Iterable[Mapping]) -> dict[str, str]:
+	"""{status: the funnel stage it counts as}: every Won-type lead status after the first counts as the
+	first (a lead is converted once, whichever Won status a team uses); {} on CRM without status types."""
+	statuses = sorted(lead_statuses, key=lambda s: (s.get("position") or 0, s["name"]))
+	won = [s["name"] for s in statuses if s.get("type") == "Won"]
+	return {name: won[0] for name in won[1:]}

@@ -13,7 +13,7 @@ from frappe.utils import get_datetime
 
 from trackflow.engine import stats
 from trackflow.engine.conversions import deal_fields
-from trackflow.engine.crm_schema import funnel_stages
+from trackflow.engine.crm_schema import funnel_aliases, funnel_stages
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.trackflow.report.report_data import Period, money
 
@@ -90,6 +90,7 @@ class LeadStages:
 
 	stages: list[str]
 	exits: list[str]
+	aliases: dict[str, str] = field(default_factory=dict)  # status -> the stage it counts as
 
 
 def lead_stages() -> LeadStages:
@@ -98,7 +99,7 @@ def lead_stages() -> LeadStages:
 	statuses = frappe.get_all("CRM Lead Status", fields=["name", "position", *(["type"] if typed else [])])
 	qualified = [row.lead_status for row in get_settings().qualified_lead_statuses]
 	stages, exits = funnel_stages(statuses, qualified)
-	return LeadStages(list(stages), list(exits))
+	return LeadStages(list(stages), list(exits), funnel_aliases(statuses))
 
 
 def status_changes(lead_names: list[str]) -> list[tuple[str, str, str | None, datetime, datetime | None]]:
@@ -145,6 +146,8 @@ def lifecycle_funnel(leads: list) -> FunnelData:
 	visited: dict[str, set[str]] = {lead.name: {lead.status} for lead in leads}
 	for lead, from_status, to_status, _from_date, _to_date in changes:
 		visited[lead].update(s for s in (from_status, to_status) if s)
+	for statuses in visited.values():
+		statuses.update(stages.aliases[s] for s in list(statuses) if s in stages.aliases)
 	steps = stats.funnel(stats.reached(visited, stages.stages))
 	reached = {step.stage: step.count for step in steps}
 	for status in stages.exits:

@@ -188,7 +188,12 @@ class TestConversionAPI(TrackFlowTestCase):
 			get_deal_attribution(deal.name)
 		with self.assertRaises(frappe.PermissionError):
 			record_conversion("custom", f"c-{secrets.token_hex(4)}", lead=lead.name)
-		frappe.set_user(make_user("tf-seller@example.com", ["Sales User"]))
+		seller = make_user("tf-seller@example.com", ["Sales User"])
+		# CRM decides who reads a deal (1.81 limits a Sales User to deals shared with or assigned to them)
+		frappe.share.add_docshare(
+			"CRM Deal", deal.name, seller, read=1, flags={"ignore_share_permission": True}
+		)
+		frappe.set_user(seller)
 		self.assertEqual(get_deal_attribution(deal.name)["doc"], deal.name)
 
 

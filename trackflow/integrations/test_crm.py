@@ -1,0 +1,120 @@
+"""TrackFlow never fails or blocks a CRM operation, on CRM 1.34 and 1.8x: a deal inserted as Won (with and
+without an owner), a Won deal moved to Lost with a reason, and a lead and a deal deleted while TrackFlow holds
+conversions and credits for them."""
+
+import secrets
+
+import frappe
+from frappe.utils import add_to_date, now_datetime
+
+from trackflow.engine.conversions import deal_fields
+from trackflow.testing import TrackFlowTestCase
+from trackflow.trackflow.doctype.conversion.test_conversion import add_journey, make_lead
+from trackflow.trackflow.doctype.trackflow_settings.test_trackflow_settings import make_user
+
+
+def settings():
+	return frappe.get_single("TrackFlow Settings")
+
+
+def trackflow_errors(since) -> list[str]:
+	return frappe.get_all(
+		"Error Log", {"method": ("like", "TrackFlow%"), "creation": (">=", since)}, pluck="method"
+	)
+
+
+def conversions(key_prefix: str, name: str) -> list:
+	return frappe.get_all(
+		"Conversion", {"idempotency_key": f"{key_prefix}:{name}"}, ["name", "status", "value", "crm_deal"]
+	)
+
+
+class TestCrmEvents(TrackFlowTestCase):
+	def setUp(self):
+		self.started = add_to_date(now_datetime(), seconds=-1)
+		self.fields = deal_fields(f.fieldname for f in frappe.get_meta("CRM Deal").fields)
+		self.won = settings().won_deal_statuses[0].deal_status
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def insert_won_deal(self, owner: str | None):
+		lead = make_lead()
+		add_journey(lead)
+		values = {"doctype": "CRM Deal", "lead": lead.name, "status": self.won, self.fields.value: 700}
+		if owner:
+			values["deal_owner"] = owner
+		# Through Frappe's REST insert, as the /crm UI and integrations do (CRM's after_insert then shares
+		# and assigns the deal, which needs it to be found in the same request).
+		return frappe.get_doc(frappe.client.insert(values))
+
+	def test_a_deal_inserted_as_won_saves_with_and_without_an_owner(self):
+		owner = make_user(f"tf-owner-{secrets.token_hex(3)}@example.com", ["Sales User"])
+		for deal_owner in (owner, "Administrator", None):
+			deal = self.insert_won_deal(deal_owner)
+			self.assertEqual(deal.status, self.won)
+			self.assertEqual(len(conversions("deal_created", deal.name)), 1)
+			(won,) = conversions("deal_won", deal.name)
+			self.assertEqual((won.crm_deal, float(won.value)), (deal.name, 700.0))
+		self.assertEqual(trackflow_errors(self.started), [])
+
+	def test_a_won_deal_moved_to_lost_with_a_reason_voids_its_conversion(self):
+		deal = self.insert_won_deal(None)
+		lost = [row.deal_status for row in settings().lost_deal_statuses][0]
+		deal.status = lost
+		if deal.meta.has_field("lost_reason"):  # CRM 1.8x asks why
+			reason = "TF test reason"
+			if not frappe.db.exists("CRM Lost Reason", reason):
+				frappe.get_doc({"doctype": "CRM Lost Reason", "lost_reason": reason}).insert()
+			deal.lost_reason = reason
+		deal.save()
+		(won,) = conversions("deal_won", deal.name)
+		self.assertEqual(won.status, "void")
+		self.assertEqual(frappe.db.count("Attribution Credit", {"conversion": won.name}), 0)
+		self.assertEqual(trackflow_errors(self.started), [])
+
+	def test_deleting_a_deal_and_its_lead_keeps_the_ledger_unlinked(self):
+		from trackflow.ledger import attribute_conversion
+
+		deal = self.insert_won_deal(None)
+		lead = deal.lead
+		(won,) = conversions("deal_won", deal.name)
+		self.assertEqual(attribute_conversion(won.name), "attributed")
+		credits = frappe.db.count("Attribution Credit", {"conversion": won.name})
+		self.assertGreater(credits, 0)
+
+		frappe.delete_doc("CRM Deal", deal.name)
+		self.assertFalse(frappe.db.exists("CRM Deal", deal.name))
+		kept = frappe.get_doc("Conversion", won.name)
+		self.assertEqual((kept.crm_deal, kept.source_name, kept.status), (None, None, "attributed"))
+		self.assertEqual(frappe.db.count("Attribution Credit", {"conversion": won.name}), credits)
+		self.assertEqual(frappe.db.count("Attribution Credit", {"crm_deal": deal.name}), 0)
+		self.assertTrue(
+			frappe.db.exists(
+				"Comment",
+				{"reference_doctype": "Conversion", "reference_name": won.name, "comment_type": "Info"},
+			)
+		)
+
+		frappe.delete_doc("CRM Lead", lead)
+		self.assertFalse(frappe.db.exists("CRM Lead", lead))
+		self.assertEqual(frappe.db.count("TrackFlow Visitor", {"crm_lead": lead}), 0)
+		self.assertEqual(frappe.db.count("Touchpoint", {"crm_lead": lead}), 0)
+		self.assertEqual(frappe.db.count("Conversion", {"crm_lead": lead}), 0)
+		self.assertEqual(frappe.db.count("Attribution Credit", {"conversion": won.name}), credits)
+		self.assertEqual(trackflow_errors(self.started), [])
+
+	def test_crm_delete_with_linked_documents_path_works(self):
+		"""CRM 1.8x's UI deletes through crm.api.doc.delete_bulk_docs (or remove_linked_doc_reference); on any
+		version a plain delete must not be blocked by TrackFlow's links."""
+		deal = self.insert_won_deal(None)
+		try:
+			from crm.api.doc import delete_bulk_docs
+		except ImportError:
+			delete_bulk_docs = None
+		if delete_bulk_docs:
+			delete_bulk_docs("CRM Deal", [deal.name], delete_linked=True)
+		else:
+			frappe.delete_doc("CRM Deal", deal.name)
+		self.assertFalse(frappe.db.exists("CRM Deal", deal.name))
+		self.assertEqual(trackflow_errors(self.started), [])
