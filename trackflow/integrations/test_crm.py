@@ -60,7 +60,7 @@ class TestCrmEvents(TrackFlowTestCase):
 
 	def test_a_won_deal_moved_to_lost_with_a_reason_voids_its_conversion(self):
 		deal = self.insert_won_deal(None)
-		lost = [row.deal_status for row in settings().lost_deal_statuses][0]
+		lost = settings().lost_deal_statuses[0].deal_status
 		deal.status = lost
 		if deal.meta.has_field("lost_reason"):  # CRM 1.8x asks why
 			reason = "TF test reason"
