@@ -20,6 +20,7 @@ from pypika.terms import Case
 
 from trackflow.bulk import insert_rows, update_by_name
 from trackflow.engine import bots, guest, rollup, sessions
+from trackflow.engine import identity as identity_rules
 from trackflow.engine.channels import classify_channel
 from trackflow.engine.collect import decode_record
 
@@ -60,7 +61,10 @@ def store_collected(records: list[dict]) -> None:
 	now = now_datetime()
 	for site_name, batches in by_site.items():
 		site = frappe.db.get_value(
-			"TrackFlow Site", site_name, ["name", "allowed_domains", "capture_ad_cookies"], as_dict=True
+			"TrackFlow Site",
+			site_name,
+			["name", "allowed_domains", "capture_ad_cookies", "verify_identity"],
+			as_dict=True,
 		)
 		if not site:
 			continue  # the site was deleted after the batch was accepted
@@ -79,7 +83,7 @@ def store_collected(records: list[dict]) -> None:
 		_store_events(rows.events, site.name, tz, now)
 		_store_pings(batches, site.name, tz, now)
 		_store_touchpoints(rows, click_sessions, claimed, tz, now)
-		_store_identities(rows.identities)
+		_store_identities(rows.identities, site)
 		_rescore_leads({v.visitor for v in rows.visitors})
 
 
@@ -308,19 +312,80 @@ def _rescore_leads(visitors: set[str]) -> None:
 		enqueue_rescore(lead)
 
 
-def _store_identities(identities) -> None:
-	"""identify() and captured forms give an email: remember it on the visitor and link the CRM Lead that
-	has it. A visitor belongs to one lead: an existing link is never moved by a later identify."""
+def _store_identities(identities, site) -> None:
+	"""identify() and captured forms give an email: remember it on the visitor and, when the claim is
+	verified (engine.identity: signed with the site's secret, or the site does not require signing), link
+	the CRM Lead that has it. An unverified claim is kept and may link only a lead created after it (see
+	`trackflow.integrations.crm.stitch_visitors`); an existing link is never moved."""
+	if not any(identity.email for identity in identities):
+		return
 	visitor = frappe.qb.DocType("TrackFlow Visitor")
 	email_column = guest.COLUMNS["TrackFlow Visitor"]["email"]
+	secret = frappe.get_doc("TrackFlow Site", site.name).get_password(
+		"identity_secret", raise_exception=False
+	)
+	tz = ZoneInfo(get_system_timezone())
 	for identity in identities:
 		if not identity.email:
 			continue
 		email = guest.fit_value(email_column, identity.email, "TrackFlow Visitor.email")
-		lead = frappe.db.get_value("CRM Lead", {"email": email}, "name", order_by="creation asc")
-		frappe.qb.update(visitor).set(visitor.email, email).set(
-			visitor.crm_lead, COALESCE(visitor.crm_lead, lead)
-		).where(visitor.name == identity.visitor).run()
+		signed = identity.source == "identify" and identity_rules.verify(secret, email, identity.signature)
+		verified = signed or not site.verify_identity
+		source = (
+			"signed identify"
+			if signed
+			else ("unverified identify" if identity.source == "identify" else "form")
+		)
+		claimed_at = local_datetime(identity.ts, tz)
+		update = (
+			frappe.qb.update(visitor)
+			.set(visitor.identified_at, COALESCE(visitor.identified_at, claimed_at))
+			.where(visitor.name == identity.visitor)
+		)
+		if verified:
+			lead = frappe.db.get_value("CRM Lead", {"email": email}, "name", order_by="creation asc")
+			update = (
+				update.set(visitor.email, email)
+				.set(visitor.identity_verified, 1)
+				.set(visitor.identity_source, source)
+				.set(visitor.crm_lead, COALESCE(visitor.crm_lead, lead))
+			)
+		else:
+			# A claim never overwrites a verified identity, and links only a lead created after it.
+			lead = _lead_created_after_claim(email, identity.visitor, claimed_at)
+			update = (
+				update.set(
+					visitor.email, Case().when(visitor.identity_verified == 1, visitor.email).else_(email)
+				)
+				.set(
+					visitor.identity_source,
+					Case().when(visitor.identity_verified == 1, visitor.identity_source).else_(source),
+				)
+				.set(visitor.crm_lead, COALESCE(visitor.crm_lead, lead))
+			)
+		update.run()
+
+
+def _lead_created_after_claim(email: str, visitor: str, claimed_at: datetime) -> str | None:
+	"""The lead an unverified claim may link: one created within the claim window after the claim, when no
+	lead had the email before it and no other visitor claimed the email first (engine.identity)."""
+	leads = frappe.get_all(
+		"CRM Lead", {"email": email}, ["name", "creation"], order_by="creation asc", limit=1
+	)
+	if not leads:
+		return None
+	tz = ZoneInfo(get_system_timezone())
+	claims = [
+		identity_rules.Claim(row.name, email, row.identified_at.replace(tzinfo=tz).timestamp())
+		for row in frappe.get_all(
+			"TrackFlow Visitor",
+			{"email": email, "identified_at": ("is", "set"), "name": ("!=", visitor)},
+			["name", "identified_at"],
+		)
+	]
+	claim = identity_rules.Claim(visitor, email, claimed_at.replace(tzinfo=tz).timestamp())
+	created = leads[0].creation.replace(tzinfo=tz).timestamp()
+	return leads[0].name if identity_rules.claim_may_link(claim, created, claims) else None
 
 
 def store_clicks(records: list[dict]) -> None:

@@ -31,8 +31,10 @@ page, http/https, at most 2048 characters). By type, the other keys allowed (``*
 	               values str <= 500, int |x| <= 2**53, finite float, bool or null)
 	conversion     conversion* {type* ([A-Za-z0-9_.:-]{1,40}), value (number, 0 <= value < 1e15),
 	               currency ([A-Z]{3}), id (str <= 128: the site's order id)}
-	identify       traits* {email, name, phone}: at least one; email is trimmed and lowercased, phone
-	               loses spaces, dots, dashes, slashes and brackets and must then be \\+?\\d{5,20}
+	identify       traits* {email, name, phone, signature}: at least one of the first three; email is
+	               trimmed and lowercased (at most 140 characters), phone loses spaces, dots, dashes,
+	               slashes and brackets and must then be \\+?\\d{5,20}; signature (64 lowercase hex,
+	               with an email) is the website backend's HMAC of the email (engine.identity)
 	form           form* (str <= 100: the form's id or name), fields* (<= 30 keys [A-Za-z0-9_.:-]{1,64},
 	               str values <= 1000; a key that looks like a password, card, CVC, IBAN, SSN, PIN or
 	               token field rejects the batch: the script never sends one)
@@ -61,6 +63,7 @@ from urllib.parse import urlsplit
 
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.guest import COLUMNS
+from trackflow.engine.identity import is_signature
 
 WIRE_VERSION = 1
 MAX_BYTES = 32768
@@ -133,7 +136,7 @@ _REQUIRED = {
 _UTM_KEYS = frozenset(UTM_KEYS)
 _CLICK_KEYS = frozenset(CLICK_ID_PARAMS + AD_COOKIES)
 _CONVERSION_KEYS = frozenset(("type", "value", "currency", "id"))
-_TRAIT_KEYS = frozenset(("email", "name", "phone"))
+_TRAIT_KEYS = frozenset(("email", "name", "phone", "signature"))
 _CONSENT_VALUES = frozenset(("granted", "denied"))
 
 EMPTY: Mapping = MappingProxyType({})
@@ -153,6 +156,7 @@ class Traits:
 	email: str | None
 	name: str | None
 	phone: str | None
+	signature: str | None = None  # the website backend's HMAC of the email (trackflow.engine.identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +353,10 @@ def _traits(value) -> Traits:
 		phone = normalize_phone(phone)
 	if email is None and name is None and phone is None:
 		raise ValidationError("identify needs an email, a name or a phone")
-	return Traits(email, name, phone)
+	signature = value.get("signature")
+	if signature is not None and (email is None or not is_signature(signature)):
+		raise ValidationError("signature must be 64 lowercase hex characters and come with an email")
+	return Traits(email, name, phone, signature)
 
 
 def _event(raw, offset: int, low: int, high: int) -> CollectEvent:

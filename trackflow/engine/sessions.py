@@ -139,6 +139,7 @@ class IdentityRow:
 	phone: str | None
 	source: str  # "identify" | "form"
 	event: str
+	signature: str | None = None  # identify's signature, checked by the drain against the site's secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +335,15 @@ def build_rows(
 				traits = event.traits
 				identities.append(
 					IdentityRow(
-						visitor, site, ts, traits.email, traits.name, traits.phone, "identify", event.id
+						visitor,
+						site,
+						ts,
+						traits.email,
+						traits.name,
+						traits.phone,
+						"identify",
+						event.id,
+						traits.signature,
 					)
 				)
 			elif kind == "form":

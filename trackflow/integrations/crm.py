@@ -4,10 +4,12 @@ save. A failure is rolled back to a savepoint, logged to Error Log, and made goo
 
 import re
 from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 import frappe
-from frappe.utils import add_days, getdate, now_datetime
+from frappe.utils import add_days, get_datetime, get_system_timezone, getdate, now_datetime
 
+from trackflow.engine import identity as identity_rules
 from trackflow.engine.conversions import deal_fields
 from trackflow.error_log import log_failure
 from trackflow.ledger import save_conversion, void_conversion
@@ -184,21 +186,53 @@ def won_time(close_date) -> datetime:
 
 
 def stitch_visitors(lead):
-	"""Link the lead's visitors: those that identified with its email, and (only for a lead a guest created,
-	e.g. through a web form) the browser that submitted it. A staff member's own cookie is never used."""
+	"""Link the lead's visitors (never moving a visitor already linked):
+	- those whose identity with the lead's email is verified (a signed identify, or a site that does not
+	  require signing);
+	- the first unverified claim of that email, if it was made within the claim window before the lead
+	  was created (engine.identity);
+	- the visitor the website's backend names in `tf_visitor` when it creates the lead with token auth;
+	- for a lead a guest created (a web form), the browser that submitted it. A staff member's own cookie
+	  is never used."""
 	visitor = frappe.qb.DocType("TrackFlow Visitor")
 	if lead.email:
+		email = lead.email.strip().lower()
 		frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).where(
-			(visitor.email == lead.email.strip().lower()) & visitor.crm_lead.isnull()
+			(visitor.email == email) & (visitor.identity_verified == 1) & visitor.crm_lead.isnull()
 		).run()
-	if frappe.session.user != "Guest" or not getattr(frappe.local, "request", None):
+		first = frappe.get_all(
+			"TrackFlow Visitor",
+			{"email": email, "identity_verified": 0, "identified_at": ("is", "set")},
+			["name", "identified_at", "crm_lead"],
+			order_by="identified_at asc",
+			limit=1,
+		)
+		tz = ZoneInfo(get_system_timezone())
+		if first and not first[0].crm_lead:
+			claim = identity_rules.Claim(
+				first[0].name, email, first[0].identified_at.replace(tzinfo=tz).timestamp()
+			)
+			if identity_rules.claim_may_link(
+				claim, get_datetime(lead.creation).replace(tzinfo=tz).timestamp()
+			):
+				frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).where(
+					(visitor.name == claim.visitor) & visitor.crm_lead.isnull()
+				).run()
+	if frappe.session.user != "Guest":
+		named = lead.get("tf_visitor")
+		if named and VISITOR_ID.fullmatch(named):
+			frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).set(visitor.identity_verified, 1).set(
+				visitor.identity_source, "server"
+			).where((visitor.name == named) & visitor.crm_lead.isnull()).run()
+		return
+	if not getattr(frappe.local, "request", None):
 		return
 	for cookie in VISITOR_COOKIES:
 		value = frappe.request.cookies.get(cookie) or ""
 		if VISITOR_ID.fullmatch(value) and frappe.db.exists("TrackFlow Visitor", value):
-			frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).where(
-				(visitor.name == value) & visitor.crm_lead.isnull()
-			).run()
+			frappe.qb.update(visitor).set(visitor.crm_lead, lead.name).set(visitor.identity_verified, 1).set(
+				visitor.identity_source, "web form lead"
+			).where((visitor.name == value) & visitor.crm_lead.isnull()).run()
 
 
 def catch_up(days: int = 7) -> int:

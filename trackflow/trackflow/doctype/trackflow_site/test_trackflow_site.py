@@ -8,6 +8,7 @@ import time
 import frappe
 
 from trackflow.api.tracking import collect
+from trackflow.engine.identity import sign
 from trackflow.queues import get_queue
 from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase, fake_request
@@ -120,7 +121,9 @@ class TestTrackFlowSite(TrackFlowTestCase):
 			session,
 			start,
 			event("pageview", title="Home"),
-			event("identify", traits={"email": email}),
+			event(
+				"identify", traits={"email": email, "signature": sign(site.reveal_identity_secret(), email)}
+			),
 		)
 		self.assertEqual(post(body).status_code, 204)
 		self.assertEqual(post(body).status_code, 204)  # a resent batch stores nothing twice

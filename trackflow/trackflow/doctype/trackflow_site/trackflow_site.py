@@ -27,15 +27,24 @@ class TrackFlowSite(Document):
 		consent_mode: DF.Literal["", "none", "opt-in", "opt-out"]
 		enabled: DF.Check
 		honour_do_not_track: DF.Check
+		identity_secret: DF.Password | None
 		site_key: DF.Data | None
 		site_name: DF.Data
 		snippet: DF.Code | None
+		verify_identity: DF.Check
 	# end: auto-generated types
 
 	def validate(self):
 		self.allowed_domains = "\n".join(self.domains())
 		self.site_key = self.site_key or new_site_key()
+		self.identity_secret = self.identity_secret or secrets.token_hex(32)
 		self.snippet = embed_snippet(self.site_key, self.script_attributes())
+
+	@frappe.whitelist()
+	def reveal_identity_secret(self) -> str:
+		"""The secret the website's backend signs identify calls with (TrackFlow Managers: write permission)."""
+		self.check_permission("write")
+		return self.get_password("identity_secret")
 
 	def script_attributes(self) -> dict[str, str]:
 		"""The server's settings the embed script reads from its tag: consent mode (the site's, else
