@@ -6,12 +6,22 @@ failure is logged through `log_failure`: the exception and a plain traceback, sc
 numbers.
 """
 
+from collections.abc import Iterable
+
 import frappe
 
+from trackflow.engine.forwarding.sender import redact
 from trackflow.engine.privacy import scrub_text
 
 
-def log_failure(title: str, error: BaseException, reference_doctype: str | None = None, reference_name=None):
-	"""Log the exception being handled under `title` (it must start with "TrackFlow")."""
-	message = scrub_text(f"{type(error).__name__}: {error}\n\n{frappe.get_traceback(with_context=False)}")
-	return frappe.log_error(title, message, reference_doctype, reference_name)
+def log_failure(
+	title: str,
+	error: BaseException,
+	reference_doctype: str | None = None,
+	reference_name=None,
+	secrets: Iterable[str] = (),
+):
+	"""Log the exception being handled under `title` (it must start with "TrackFlow"); `secrets` (and any
+	access_token / api_secret value) are replaced wherever they appear."""
+	message = f"{type(error).__name__}: {error}\n\n{frappe.get_traceback(with_context=False)}"
+	return frappe.log_error(title, redact(scrub_text(message), secrets), reference_doctype, reference_name)

@@ -21,7 +21,9 @@ from trackflow.engine.forwarding.types import (
 	DeliveryOutcome,
 	ForwardedConversion,
 )
+from trackflow.engine.privacy import person_consent
 from trackflow.error_log import log_failure
+from trackflow.trackflow.doctype.conversion_destination.conversion_destination import allow_custom_base_url
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 DEFAULT_MAX_ATTEMPTS = 8  # TrackFlow Settings' default
@@ -111,12 +113,14 @@ def _send_due() -> dict[str, int]:
 	forwarded = forwarded_conversions(list({row.conversion for row in due})) if due else {}
 	with Sender() as sender:
 		for destination_name, rows in by_destination.items():
-			doc = frappe.get_doc("Conversion Destination", destination_name)
-			destination = doc.engine_destination(max_attempts())
 			delivery_of = {row.conversion: row.name for row in rows}
 			attempts = {row.conversion: row.attempts or 0 for row in rows}
 			sendable = [forwarded[row.conversion] for row in rows if row.conversion in forwarded]
-			try:
+			destination = None
+			try:  # one destination's failure (even a missing one) never stops the others
+				destination = frappe.get_doc("Conversion Destination", destination_name).engine_destination(
+					max_attempts()
+				)
 				outcomes = sender.deliver(destination, sendable, attempts, utc_now())
 			except Exception as error:
 				frappe.db.rollback()
@@ -125,6 +129,7 @@ def _send_due() -> dict[str, int]:
 					error,
 					"Conversion Destination",
 					destination_name,
+					secrets=destination.secrets if destination else (),
 				)
 				continue
 			answered = {outcome.conversion_id for outcome in outcomes}
@@ -265,7 +270,7 @@ def forwarded_conversions(names: list[str]) -> dict[str, ForwardedConversion]:
 			ga_client_id=(click_ids.get("_ga") or None) if site.capture_ad_cookies else None,
 			visitor_id=visitor.name or None,
 			web_seen=bool(visitor.name) and c.conversion_type not in STAGE_ORDER,
-			consent=visitor.consent or "unknown",
+			consent=visitor.person_consent or "unknown",
 			consent_mode=consent_mode,
 			campaign=touch.campaign or None,
 			source=touch.source or None,
@@ -275,23 +280,30 @@ def forwarded_conversions(names: list[str]) -> dict[str, ForwardedConversion]:
 
 
 def _visitors(conversions: list, lead_names: list[str]) -> dict[str, frappe._dict]:
-	"""Each conversion's visitor: its own, else the lead's most recently seen one."""
+	"""Each conversion's visitor (its own, else the lead's most recently seen one), with `person_consent`:
+	the most restrictive consent among the conversion's visitor and all of its lead's visitors."""
 	named = list({c.visitor for c in conversions if c.visitor})
 	fields = ["name", "consent", "site", "crm_lead", "last_seen"]
 	by_name = {
 		v.name: v for v in frappe.get_all("TrackFlow Visitor", {"name": ("in", named)}, fields)
 	} if named else {}  # fmt: skip
 	by_lead: dict[str, frappe._dict] = {}
+	consents: dict[str, list[str]] = defaultdict(list)
 	if lead_names:
 		for v in frappe.get_all(
 			"TrackFlow Visitor", {"crm_lead": ("in", lead_names)}, fields, order_by="last_seen asc"
 		):
 			by_lead[v.crm_lead] = v  # the last one wins: the most recently seen
-	return {
-		c.name: by_name.get(c.visitor) or by_lead.get(c.crm_lead)
-		for c in conversions
-		if by_name.get(c.visitor) or by_lead.get(c.crm_lead)
-	}
+			consents[v.crm_lead].append(v.consent)
+	result = {}
+	for c in conversions:
+		chosen = by_name.get(c.visitor) or by_lead.get(c.crm_lead)
+		if chosen:
+			states = consents.get(c.crm_lead, []) + (
+				[by_name[c.visitor].consent] if c.visitor in by_name else []
+			)
+			result[c.name] = frappe._dict(chosen, person_consent=person_consent(states))
+	return result
 
 
 def _latest_sessions(visitor_names: list[str]) -> dict[str, frappe._dict]:
@@ -392,5 +404,15 @@ def send_test_conversion(destination: str) -> dict:
 		"event_name": outcome.event_name if outcome else None,
 		"status": outcome.status if outcome else "not_sent",
 		"http_status": outcome.http_status if outcome else None,
-		"response": outcome.response_excerpt if outcome else f"{destination} sends no {conversion_type}",
+		# Another host's answer is echoed only where stand-ins are allowed (developer mode or the site config
+		# key): the server must not become a way to read other hosts.
+		"response": (
+			(
+				outcome.response_excerpt
+				if engine_destination.on_platform_host or allow_custom_base_url()
+				else "(answer of a non-platform host)"
+			)
+			if outcome
+			else f"{destination} sends no {conversion_type}"
+		),
 	}

@@ -49,3 +49,42 @@ def test_ipv6_never_keeps_bits_beyond_the_prefix(address):
 	if address.ipv4_mapped is None:
 		assert int(truncated) & ((1 << 80) - 1) == 0
 		assert int(truncated) >> 80 == int(address) >> 80
+
+
+def test_a_persons_consent_is_the_most_restrictive_of_their_browsers():
+	from trackflow.engine.privacy import person_consent
+
+	assert person_consent(["granted", "granted"]) == "granted"
+	assert person_consent(["granted", "unknown"]) == "unknown"
+	assert person_consent(["granted", "denied", "unknown"]) == "denied"
+	assert person_consent([]) == "unknown"
+	assert person_consent(["granted", None]) == "unknown"
+
+
+def test_destinations_send_only_to_the_platforms_hosts_unless_allowed():
+	import pytest
+
+	from trackflow.engine.errors import ValidationError
+	from trackflow.engine.forwarding.types import (
+		GA4,
+		META,
+		Destination,
+		is_platform_url,
+		validate_destination,
+	)
+
+	assert is_platform_url(META, "https://graph.facebook.com")
+	assert is_platform_url(GA4, "https://region1.google-analytics.com")
+	assert not is_platform_url(META, "http://graph.facebook.com")
+	assert not is_platform_url(META, "https://graph.facebook.com.evil.example")
+	values = {
+		"platform": META,
+		"api_base_url": "https://10.0.0.5",
+		"meta_dataset_id": "123",
+		"meta_access_token": "t",
+	}
+	with pytest.raises(ValidationError, match="must be on graph.facebook.com"):
+		validate_destination(values)
+	validate_destination(values, allow_any_base_url=True)
+	destination = Destination("d", META, meta_access_token="EAAB-token", ga4_api_secret="ga4-secret")
+	assert "EAAB-token" not in repr(destination) and "ga4-secret" not in repr(destination)

@@ -52,3 +52,14 @@ def scrub_text(text: str) -> str:
 def scrub_personal_data(message: object) -> str:
 	"""An error message fit for a dead letter or a status field: scrubbed, one line, at most 300 characters."""
 	return scrub_text(" ".join(str(message).split()))[:300]
+
+
+# From the most restrictive: a person's consent is the least any of their browsers gave.
+CONSENT_ORDER = ("denied", "unknown", "granted")
+
+
+def person_consent(states) -> str:
+	"""The consent of a person with several visitors (browsers): the most restrictive of theirs, so a
+	denial in any browser means nothing identifying about them leaves the site. No visitor: "unknown"."""
+	ranks = [CONSENT_ORDER.index(s) if s in CONSENT_ORDER else 1 for s in states]
+	return CONSENT_ORDER[min(ranks)] if ranks else "unknown"

@@ -420,3 +420,72 @@ class TestForwarding(TrackFlowTestCase):
 		expected = base64.b64encode(hmac.new(b"shh", json.dumps(data).encode(), hashlib.sha256).digest())
 		self.assertEqual(signature, expected)
 		webhook.delete()
+
+
+class TestDestinationSecrets(TrackFlowTestCase):
+	def setUp(self):
+		self.stand_in = StandIn()
+
+	def tearDown(self):
+		self.stand_in.close()
+		frappe.local.conf.pop("trackflow_allow_custom_api_base_url", None)
+
+	def test_a_base_url_off_the_platform_needs_developer_mode_or_the_config_key(self):
+		developer_mode = frappe.local.conf.developer_mode
+		frappe.local.conf.developer_mode = 0
+		try:
+			with self.assertRaisesRegex(frappe.ValidationError, "API Base URL must be on graph.facebook.com"):
+				make_destination(self.stand_in.url)
+			with self.assertRaisesRegex(frappe.ValidationError, "region1.google-analytics.com"):
+				make_ga4_destination("http://www.google-analytics.com")  # not https
+			make_destination("https://graph.facebook.com")  # the platform's own host is fine
+			frappe.local.conf.trackflow_allow_custom_api_base_url = 1
+			make_destination(self.stand_in.url)
+		finally:
+			frappe.local.conf.developer_mode = developer_mode
+
+	def test_changing_the_base_url_drops_the_stored_secrets(self):
+		destination = make_destination("https://graph.facebook.com")
+		doc = frappe.get_doc("Conversion Destination", destination.name)
+		doc.api_base_url = self.stand_in.url
+		with self.assertRaisesRegex(frappe.ValidationError, "Meta Access Token is required"):
+			doc.save()
+		self.assertEqual(
+			frappe.get_doc("Conversion Destination", destination.name).get_password("meta_access_token"),
+			TOKEN,
+		)
+		doc = frappe.get_doc("Conversion Destination", destination.name)
+		doc.api_base_url = self.stand_in.url
+		doc.meta_access_token = "a-new-token-typed-with-the-url"
+		doc.save()
+		self.assertEqual(doc.get_password("meta_access_token"), "a-new-token-typed-with-the-url")
+
+	def test_a_destination_never_shows_its_secrets_in_a_repr_and_a_failure_logs_none(self):
+		destination = make_destination(self.stand_in.url)
+		engine_destination = destination.engine_destination()
+		self.assertNotIn(TOKEN, repr(engine_destination))
+		ga4 = make_ga4_destination(self.stand_in.url)
+		self.assertNotIn(GA4_SECRET, repr(ga4.engine_destination()))
+		started = frappe.utils.add_to_date(frappe.utils.now_datetime(), seconds=-1)
+
+		# A failure inside the sender: the traceback must carry no frame locals (the destination, the body)
+		def fail(destination, *args):
+			raise RuntimeError(f"boom {' '.join(destination.secrets)} {destination!r}")
+
+		with patch("trackflow.engine.forwarding.sender.Sender.deliver", side_effect=fail):
+			lead = make_lead()
+			deal = frappe.get_doc(
+				{"doctype": "CRM Deal", "lead": lead.name, "status": "Qualification"}
+			).insert()
+			win(deal, 100)
+			conversion = conversion_of(f"deal_won:{deal.name}")
+			queue_deliveries(conversion.name)
+			send_due_deliveries()
+		logs = frappe.get_all(
+			"Error Log", {"method": ("like", "TrackFlow%"), "creation": (">=", started)}, ["method", "error"]
+		)
+		self.assertTrue(logs)
+		for log in logs:
+			self.assertNotIn(TOKEN, log.error)
+			self.assertNotIn(GA4_SECRET, log.error)
+			self.assertNotIn("access_token", log.error)

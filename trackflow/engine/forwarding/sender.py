@@ -341,7 +341,8 @@ class Sender:
 			self.requests_sent += 1
 		started = time.perf_counter()
 		try:
-			response = self.session.send(request, timeout=self.timeout, allow_redirects=True, **settings)
+			# No redirects: a credential in the URL or body must never follow one to another host.
+			response = self.session.send(request, timeout=self.timeout, allow_redirects=False, **settings)
 		except requests.Timeout:
 			log.warning("%s: POST %s timed out (%d events)", destination.name, safe_url, len(conversions))
 			return Answer(None, False, True, None, f"timed out after {self.timeout}s")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from trackflow.engine.conversions import CONVERSION_TYPES
 from trackflow.engine.errors import ValidationError
@@ -17,6 +18,12 @@ GA4 = "GA4 Measurement Protocol"
 PLATFORMS = (META, GA4)
 
 DEFAULT_BASE_URLS = {META: "https://graph.facebook.com", GA4: "https://www.google-analytics.com"}
+# The hosts a destination may send to: the platform's own (GA4 also has its EU endpoint). Any other base URL
+# (a test stand-in) must be allowed explicitly by the caller: a credential never goes to a host a user chose.
+PLATFORM_HOSTS = {
+	META: frozenset({"graph.facebook.com"}),
+	GA4: frozenset({"www.google-analytics.com", "region1.google-analytics.com"}),
+}
 DEFAULT_META_API_VERSION = "v21.0"
 
 # Delivery statuses, as in the Conversion Delivery doctype ("queued" is the Frappe layer's own).
@@ -129,11 +136,11 @@ class Destination:
 	enabled: bool = True
 	base_url: str | None = None  # None/empty: the platform's own
 	meta_dataset_id: str | None = None
-	meta_access_token: str | None = None
+	meta_access_token: str | None = field(default=None, repr=False)  # never in a repr, log or traceback
 	meta_api_version: str = DEFAULT_META_API_VERSION
 	meta_test_event_code: str | None = None
 	ga4_measurement_id: str | None = None
-	ga4_api_secret: str | None = None
+	ga4_api_secret: str | None = field(default=None, repr=False)
 	ga4_validation_mode: bool = False
 	event_names: Mapping[str, str] = field(default_factory=dict)
 	send_hashed_contact: bool = True
@@ -148,6 +155,11 @@ class Destination:
 	@property
 	def api_base_url(self) -> str:
 		return (self.base_url or DEFAULT_BASE_URLS[self.platform]).rstrip("/")
+
+	@property
+	def on_platform_host(self) -> bool:
+		"""Whether requests go to the platform's own host (not a stand-in allowed for tests)."""
+		return is_platform_url(self.platform, self.api_base_url)
 
 	@property
 	def secrets(self) -> tuple[str, ...]:
@@ -187,10 +199,17 @@ _GA4_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 _GA4_RESERVED_PREFIXES = ("_", "firebase_", "ga_", "google_", "gtag.")
 
 
-def validate_destination(values: Mapping) -> None:
+def is_platform_url(platform: str, url: str) -> bool:
+	"""True for an https URL on one of the platform's own hosts."""
+	parts = urlsplit(url)
+	return parts.scheme == "https" and (parts.hostname or "") in PLATFORM_HOSTS.get(platform, ())
+
+
+def validate_destination(values: Mapping, allow_any_base_url: bool = False) -> None:
 	"""Raise ValidationError naming the field of a Conversion Destination that cannot work. `values` are the
 	doc's fields; Password fields may hold Frappe's mask, which counts as set. `event_names` is a mapping
-	or (conversion_type, event_name) pairs from the child table."""
+	or (conversion_type, event_name) pairs from the child table. The API base URL must be on the platform's
+	own hosts unless `allow_any_base_url` (developer mode or a site config key: test stand-ins)."""
 	platform = values.get("platform")
 	if platform not in PLATFORMS:
 		raise ValidationError(f"Platform must be one of {', '.join(PLATFORMS)}")
@@ -198,6 +217,11 @@ def validate_destination(values: Mapping) -> None:
 	if base_url and (not re.match(r"^https?://[^\s/?#]+", base_url) or "?" in base_url or "#" in base_url):
 		raise ValidationError(
 			"API Base URL must be an http(s) URL without query, e.g. https://graph.facebook.com"
+		)
+	if base_url and not allow_any_base_url and not is_platform_url(platform, base_url):
+		raise ValidationError(
+			f"API Base URL must be on {' or '.join(sorted(PLATFORM_HOSTS[platform]))} (https); another host"
+			" is allowed only in developer mode or with trackflow_allow_custom_api_base_url in site config"
 		)
 	if platform == META:
 		if not _DATASET_ID.match(str(values.get("meta_dataset_id") or "").strip()):

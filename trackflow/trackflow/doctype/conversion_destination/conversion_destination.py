@@ -40,6 +40,7 @@ class ConversionDestination(Document):
 	def validate(self):
 		self.api_base_url = (self.api_base_url or "").strip().rstrip("/") or None
 		self.meta_api_version = (self.meta_api_version or "").strip() or DEFAULT_META_API_VERSION
+		self.forget_secrets_for_a_new_host()
 		try:
 			validate_destination(
 				{
@@ -51,10 +52,22 @@ class ConversionDestination(Document):
 					"ga4_measurement_id": self.ga4_measurement_id,
 					"ga4_api_secret": self.ga4_api_secret,
 					"event_names": [(row.conversion_type, row.event_name) for row in self.conversion_types],
-				}
+				},
+				allow_any_base_url=allow_custom_base_url(),
 			)
 		except ValidationError as exc:
 			frappe.throw(_(str(exc)), title=_("Conversion Destination"))
+
+	def forget_secrets_for_a_new_host(self):
+		"""A changed API base URL drops the stored token and secret: whoever may edit the URL (and cannot
+		read the Password fields) must not be able to send them to a host of their choosing. New values
+		typed in the same save are kept; validation then asks for any that are missing."""
+		before = self.get_doc_before_save()
+		if self.is_new() or not before or (before.api_base_url or None) == self.api_base_url:
+			return
+		for field in ("meta_access_token", "ga4_api_secret"):
+			if self.get(field) and self.is_dummy_password(self.get(field)):
+				self.set(field, None)
 
 	def engine_destination(self, max_attempts: int = 8) -> Destination:
 		"""The engine's Destination with decrypted credentials: call only where the request is sent."""
@@ -74,3 +87,9 @@ class ConversionDestination(Document):
 			send_hashed_contact=bool(self.send_hashed_contact_data),
 			max_attempts=max_attempts,
 		)
+
+
+def allow_custom_base_url() -> bool:
+	"""A base URL off the platform's hosts (a local stand-in) only in developer mode or when the site config
+	says so: never something a user of the desk can turn on."""
+	return bool(frappe.conf.developer_mode or frappe.conf.get("trackflow_allow_custom_api_base_url"))
