@@ -80,7 +80,7 @@ def test_destinations_send_only_to_the_platforms_hosts_unless_allowed():
 	values = {
 		"platform": META,
 		"api_base_url": "https://10.0.0.5",
-		"meta_dataset_id": "123",
+		"meta_dataset_id": "1234567890",
 		"meta_access_token": "t",
 	}
 	with pytest.raises(ValidationError, match="must be on graph.facebook.com"):
