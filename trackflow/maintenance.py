@@ -13,6 +13,7 @@ from pypika.terms import Case, ExistsCriterion, Values
 
 from trackflow.bulk import INSERT_CHUNK, UPDATE_CHUNK, insert_rows, update_by_name
 from trackflow.engine import retention, rollup, scoring
+from trackflow.queues import STREAMS, get_queue
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.web.redirect import invalidate_link
 
@@ -436,6 +437,56 @@ def _visitor_referenced(visitor):
 	return condition
 
 
+def erase_person(email: str) -> dict:
+	"""Erase the person with this email: every visitor that is theirs (identity verified, or linked to a
+	CRM Lead) is erased whole; a visitor that only *claimed* the email (an unverified identify, which anyone
+	could send) keeps its own data and loses the email. Returns {visitor: counts}."""
+	email = email.strip().lower()
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	theirs = (
+		frappe.qb.from_(visitor)
+		.select(visitor.name)
+		.where((visitor.email == email) & ((visitor.identity_verified == 1) | visitor.crm_lead.isnotnull()))
+		.run(pluck=True)
+	)
+	result = {name: erase_visitor_data(name) for name in theirs}
+	claims = (
+		frappe.qb.update(visitor)
+		.set(visitor.email, None)
+		.set(visitor.identity_source, None)
+		.where(visitor.email == email)
+	)
+	claims.run()
+	_forget_in_queues([email])
+	_forget_in_error_log([email])
+	return result
+
+
+def _forget_in_queues(needles: list) -> int:
+	"""Records still in the Redis queues (waiting, in flight, dead) that carry the visitor or email."""
+	return sum(get_queue(stream).remove_containing(filter(None, needles)) for stream in STREAMS)
+
+
+def _forget_in_error_log(needles: list) -> int:
+	"""TrackFlow's own Error Log entries that name the visitor or email."""
+	log = frappe.qb.DocType("Error Log")
+	names = set()
+	for needle in filter(None, needles):
+		names.update(
+			frappe.qb.from_(log)
+			.select(log.name)
+			.where(log.method.like("TrackFlow%") & log.error.like(f"%{_escape_like(needle)}%"))
+			.run(pluck=True)
+		)
+	if names:
+		frappe.db.delete("Error Log", {"name": ("in", sorted(names))})
+	return len(names)
+
+
+def _escape_like(text: str) -> str:
+	return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def erase_visitor_data(visitor: str) -> dict:
 	"""Erase a visitor and everything identifying about them. Events, sessions and touchpoints no credit
 	needs are deleted; kept rows (ledger touchpoints, clicks, conversions) lose their identifying fields,
@@ -444,6 +495,11 @@ def erase_visitor_data(visitor: str) -> dict:
 	def names(doctype: str, field: str = "visitor") -> list[str]:
 		return frappe.get_all(doctype, filters={field: visitor}, pluck="name")
 
+	email = frappe.db.get_value("TrackFlow Visitor", visitor, "email")
+	counts = {
+		"queued records": _forget_in_queues([visitor, email]),
+		"error logs": _forget_in_error_log([visitor, email]),
+	}
 	touchpoints = names("Touchpoint")
 	referenced = (
 		frappe.get_all("Attribution Credit", filters={"touchpoint": ("in", touchpoints)}, pluck="touchpoint")
@@ -459,7 +515,6 @@ def erase_visitor_data(visitor: str) -> dict:
 		conversions=names("Conversion"),
 		referenced_touchpoints=referenced,
 	)
-	counts = {}
 	counts["click days"] = _forget_visitor_in_rollup(visitor)
 	for key, ids in plan.delete.items():
 		if ids:

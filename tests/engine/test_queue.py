@@ -435,3 +435,22 @@ def test_a_forked_child_is_a_different_worker(client, prefix):
 	child_id = os.read(reader, 200).decode()
 	assert child_id and child_id != parent_id
 	assert RedisQueue(client, "clicks", prefix=prefix, worker_id="fixed").worker_id == "fixed"
+
+
+def test_erasure_removes_a_visitors_records_from_every_list(client, prefix, tmp_path):
+	visitor, other = "a" * 32, "b" * 32
+	queue = RedisQueue(client, "collect", prefix=prefix)
+	queue.enqueue_many([{"n": n, "visitor": visitor if n % 3 == 0 else other} for n in range(30)])
+	# one batch in flight (taken, not committed) and two dead letters
+	held = RedisQueue(client, "collect", prefix=prefix, worker_id="held")
+	assert len(held.take(5)) == 5
+	queue.bury({"id": "dead1", "visitor": visitor, "email": "ada@example.com"}, "bad")
+	queue.bury({"id": "dead2", "visitor": other}, "bad")
+	removed = queue.remove_containing([visitor, "ada@example.com", "short"])
+	assert removed == 10 + 1
+	left = client.lrange(queue.main_key, 0, -1) + client.lrange(held.processing_key(), 0, -1)
+	left += client.lrange(queue.dead_key, 0, -1)
+	assert left and not any(visitor.encode() in raw for raw in left)
+	assert [letter.record["id"] for letter in queue.show_dead_letters()] == ["dead2"]
+	assert client.hkeys(f"{prefix}:collect:dead:why") == [b"dead2"]
+	assert queue.remove_containing(["abc"]) == 0  # too short to be an id or an email: never matched

@@ -374,6 +374,32 @@ class RedisQueue:
 		"""Put every dead letter back on the main list (drained next), e.g. after a fix; returns how many."""
 		return int(self._replay(keys=[self.dead_key, self.main_key, self._dead_reasons_key]))
 
+	def remove_containing(self, needles: Iterable[str]) -> int:
+		"""Delete every record, waiting, in flight or dead, whose stored text contains one of `needles` (a
+		visitor id, an email): erasure must not leave copies that a later drain would store again. Returns
+		the records removed. A record a live worker is storing at this very moment may still be stored:
+		erase the database rows after calling this."""
+		needles = [n for n in needles if n and len(n) >= 8]  # a short needle would match unrelated records
+		if not needles:
+			return 0
+		removed = 0
+		for key in [self.main_key, self.dead_key] + [self.processing_key(w) for w in self._workers()]:
+			matches = []
+			for start in range(0, int(self.client.llen(key)), 1000):
+				matches += [
+					raw
+					for raw in self.client.lrange(key, start, start + 999)
+					if any(needle in _text(raw) for needle in needles)
+				]
+			for raw in dict.fromkeys(matches):
+				removed += int(self.client.lrem(key, 0, raw))
+				if key == self.dead_key:
+					try:
+						self.client.hdel(self._dead_reasons_key, str(json.loads(raw)["id"]))
+					except (ValueError, KeyError, TypeError):
+						pass
+		return removed
+
 	def purge_dead_letters(self) -> int:
 		"""Drop every dead letter; returns how many were dropped."""
 		pipe = self.client.pipeline(transaction=True)
