@@ -13,6 +13,7 @@ from pypika.terms import Case, ExistsCriterion, Values
 
 from trackflow.bulk import INSERT_CHUNK, UPDATE_CHUNK, insert_rows, update_by_name
 from trackflow.engine import retention, rollup, scoring
+from trackflow.engine.privacy import person_consent
 from trackflow.queues import STREAMS, get_queue
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 from trackflow.web.redirect import invalidate_link
@@ -100,14 +101,16 @@ def active_rules() -> list[scoring.ScoringRule]:
 
 
 def lead_activities(lead: str, tz: ZoneInfo) -> list[scoring.Activity]:
-	"""Everything a lead did that rules can score: its visitors' page views, events and forms, its touches,
-	conversions, calls logged in CRM and emails it sent."""
+	"""Everything a lead did that rules can score: its visitors' page views, events and forms and its touches
+	(unless the person denied consent in any browser), conversions, calls logged in CRM and emails it sent."""
 
 	def aware(value):
 		return get_datetime(value).replace(tzinfo=tz)
 
 	activities = []
-	visitors = frappe.get_all("TrackFlow Visitor", {"crm_lead": lead}, pluck="name")
+	rows = frappe.get_all("TrackFlow Visitor", {"crm_lead": lead}, ["name", "consent"])
+	# A person who denied tracking in any of their browsers is scored on CRM activity alone.
+	visitors = [] if person_consent(row.consent for row in rows) == "denied" else [row.name for row in rows]
 	if visitors:
 		kinds = {"pageview": "page_view", "event": "event", "form": "form_submit"}
 		for row in frappe.get_all(

@@ -122,3 +122,33 @@ class TestIdentity(TrackFlowTestCase):
 		).insert()
 		row = self.visitor(visitor)
 		self.assertEqual((row.crm_lead, row.identity_verified, row.identity_source), (lead.name, 1, "server"))
+
+
+class TestConsentPerPerson(TrackFlowTestCase):
+	def test_a_denial_in_any_browser_keeps_web_activity_out_of_scoring(self):
+		from zoneinfo import ZoneInfo
+
+		from frappe.utils import get_system_timezone
+
+		from trackflow.maintenance import lead_activities
+
+		lead = make_lead(new_email())
+		granted = frappe.get_doc(
+			{"doctype": "TrackFlow Visitor", "crm_lead": lead.name, "consent": "granted"}
+		).insert()
+		denied = frappe.get_doc(
+			{"doctype": "TrackFlow Visitor", "crm_lead": lead.name, "consent": "denied"}
+		).insert()
+		frappe.get_doc(
+			{
+				"doctype": "TrackFlow Event",
+				"event_type": "pageview",
+				"visitor": granted.name,
+				"occurred_at": now_datetime(),
+				"url": "https://www.shop-example.com/pricing",
+			}
+		).insert()
+		tz = ZoneInfo(get_system_timezone())
+		self.assertNotIn("page_view", {a.kind for a in lead_activities(lead.name, tz)})
+		frappe.db.set_value("TrackFlow Visitor", denied.name, "consent", "granted")
+		self.assertIn("page_view", {a.kind for a in lead_activities(lead.name, tz)})

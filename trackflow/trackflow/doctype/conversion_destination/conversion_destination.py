@@ -66,7 +66,7 @@ class ConversionDestination(Document):
 		if self.is_new() or not before or (before.api_base_url or None) == self.api_base_url:
 			return
 		for field in ("meta_access_token", "ga4_api_secret"):
-			if self.get(field) and self.is_dummy_password(self.get(field)):
+			if set(self.get(field) or "") == {"*"}:  # Frappe's mask: the stored value, not a new one
 				self.set(field, None)
 
 	def engine_destination(self, max_attempts: int = 8) -> Destination:
