@@ -258,3 +258,38 @@ frappe.destroy()
 		)
 		self.assertEqual(attribute_conversion(conversion), "attributed")
 		self.assertEqual(frappe.db.get_value("CRM Lead", lead.name, "tf_first_touch_source"), "s" * 140)
+
+
+class TestDeadLetterCommand(TrackFlowTestCase):
+	def invoke(self, *args):
+		from click.testing import CliRunner
+
+		from trackflow.commands import trackflow_group
+
+		result = CliRunner().invoke(
+			trackflow_group, ["dead-letters", *args], obj={"sites": [frappe.local.site], "profile": False}
+		)
+		frappe.connect()  # the command's site_connection closed this test's connection
+		frappe.set_user("Administrator")
+		return result
+
+	def test_inspect_replay_and_purge_dead_letters_from_the_shell(self):
+		queue = get_queue("collect")
+		queue.clear()
+		queue.bury({"id": "f" * 32, "body": "x"}, "ValidationError: corrupt queue record")
+		result = self.invoke("--stream", "collect", "--show", "5")
+		self.assertEqual(result.exit_code, 0, result.output)
+		self.assertIn("collect: 1 dead letters", result.output)
+		self.assertIn("ffffffff", result.output)
+		self.assertIn("corrupt queue record", result.output)
+		result = self.invoke("--stream", "collect", "--replay")
+		self.assertIn("1 dead letters put back", result.output)
+		self.assertEqual((get_queue("collect").backlog(), get_queue("collect").dead_letters()), (1, 0))
+		drain("collect")  # still corrupt: set aside again
+		self.assertEqual(get_queue("collect").dead_letters(), 1)
+		result = self.invoke("--stream", "collect", "--purge")
+		self.assertIn("1 dead letters dropped", result.output)
+		self.assertEqual(get_queue("collect").dead_letters(), 0)
+		result = self.invoke("--replay", "--purge")
+		self.assertEqual(result.exit_code, 2)
+		self.assertIn("choose --replay or --purge", result.output)
