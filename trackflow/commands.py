@@ -128,6 +128,8 @@ def create_link_command(context, url: str, campaign: str | None, slug: str | Non
 @pass_context
 def stats_command(context):
 	"""Volumes, queue backlog, pending conversions and the last run of each job."""
+	from frappe.query_builder.functions import Count
+
 	from trackflow.queues import STREAMS, get_queue
 
 	with site_connection(context):
@@ -148,10 +150,12 @@ def stats_command(context):
 			)
 		for status in ("pending", "error"):
 			click.echo(f"conversions {status:<10} {frappe.db.count('Conversion', {'status': status}):>12,}")
-		for row in frappe.get_all(
-			"Conversion Delivery",
-			fields=["destination", "status", "count(name) as n"],
-			group_by="destination, status",
+		delivery = frappe.qb.DocType("Conversion Delivery")
+		for row in (
+			frappe.qb.from_(delivery)
+			.select(delivery.destination, delivery.status, Count(delivery.name).as_("n"))
+			.groupby(delivery.destination, delivery.status)
+			.run(as_dict=True)
 		):
 			click.echo(f"deliveries {row.destination} {row.status:<16} {row.n:>8,}")
 		for destination in frappe.get_all("Conversion Destination", pluck="name"):

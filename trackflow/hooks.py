@@ -6,7 +6,7 @@ app_email = "dev@trackflow.invalid"
 app_license = "agpl-3.0"
 app_icon_url = "/assets/trackflow/images/logo.svg"
 app_icon_title = "TrackFlow"
-app_icon_route = "/app/trackflow"
+app_icon_route = "/desk/trackflow"  # v16 desk path; Frappe 15 redirects /desk/* to /app/* (its hooks)
 
 # TrackFlow plugs into Frappe CRM. "org/repo" form: bench resolves it, and install-app needs no GitHub lookup.
 required_apps = ["frappe/crm"]
@@ -17,7 +17,7 @@ add_to_apps_screen = [
 		"name": "trackflow",
 		"logo": "/assets/trackflow/images/logo.svg",
 		"title": "TrackFlow",
-		"route": "/app/trackflow",
+		"route": "/desk/trackflow",  # works on v15 and v16: see app_icon_route
 		"has_permission": "trackflow.permissions.has_app_permission",
 	}
 ]
@@ -35,6 +35,29 @@ before_uninstall = "trackflow.install.before_uninstall"
 # Testing
 # -------
 before_tests = "trackflow.install.before_tests"
+
+# Permissions
+# -----------
+# Journey and ledger rows follow CRM: a user reads a row only where they may read its CRM Lead or Deal
+# (rows of no lead or deal: TrackFlow's managers only). See trackflow/permissions.py.
+has_permission = {
+	"TrackFlow Visitor": "trackflow.permissions.has_permission",
+	"TrackFlow Session": "trackflow.permissions.has_permission",
+	"TrackFlow Event": "trackflow.permissions.has_permission",
+	"Touchpoint": "trackflow.permissions.has_permission",
+	"Conversion": "trackflow.permissions.has_permission",
+	"Attribution Credit": "trackflow.permissions.has_permission",
+	"Lead Score History": "trackflow.permissions.has_permission",
+}
+permission_query_conditions = {
+	"TrackFlow Visitor": "trackflow.permissions.query_conditions",
+	"TrackFlow Session": "trackflow.permissions.query_conditions",
+	"TrackFlow Event": "trackflow.permissions.query_conditions",
+	"Touchpoint": "trackflow.permissions.query_conditions",
+	"Conversion": "trackflow.permissions.query_conditions",
+	"Attribution Credit": "trackflow.permissions.query_conditions",
+	"Lead Score History": "trackflow.permissions.query_conditions",
+}
 
 # Desk forms
 # ----------
@@ -72,6 +95,8 @@ doc_events = {
 		"on_change": "trackflow.integrations.crm.on_deal_change",
 		"on_trash": "trackflow.integrations.crm.on_deal_trash",
 	},
+	# Frappe's personal data deletion reaches TrackFlow's visitor-keyed rows (see api/privacy.py)
+	"Personal Data Deletion Request": {"on_update": "trackflow.api.privacy.on_personal_data_deletion"},
 }
 
 # Scheduled Tasks
@@ -101,4 +126,6 @@ scheduler_events = {
 # `bench trackflow erase-visitor --email` removes everything else identifying about them.
 user_data_fields = [
 	{"doctype": "TrackFlow Visitor", "filter_by": "email", "redact_fields": ["email"], "partial": 1},
+	# CRM Lead's TrackFlow fields hold no contact data; the rest of a person's TrackFlow data (sessions,
+	# events, touchpoints, clicks, queued records) is keyed by visitor and erased by the deletion hook above.
 ]

@@ -41,6 +41,7 @@ def after_install():
 
 def after_migrate():
 	ensure_roles()
+	ensure_currency_permissions()
 	ensure_attribution_models()
 	ensure_settings_defaults()
 	ensure_indexes()
@@ -63,6 +64,7 @@ def before_uninstall():
 	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
 	remove_custom_fields()
 	remove_form_scripts()
+	remove_currency_permissions()
 
 
 def ensure_roles():
@@ -71,6 +73,32 @@ def ensure_roles():
 			frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": 1}).insert(
 				ignore_permissions=True
 			)
+
+
+# TrackFlow's roles pick currencies on Link Campaign and Campaign Spend (a Link to Currency, so the value
+# is a real currency and money is formatted by it). Frappe gives Currency read to System Manager and a few
+# ERP roles only, so the Link's search answered 403. Currency is reference data: read is harmless.
+CURRENCY_READERS = ROLES
+
+
+def ensure_currency_permissions():
+	"""Read on Currency for TrackFlow's roles, as Custom DocPerm rows (Role Permissions Manager's way:
+	the first custom row copies Currency's standard rows, which Frappe then reads instead)."""
+	from frappe.permissions import add_permission
+
+	for role in CURRENCY_READERS:
+		if not frappe.db.exists("Custom DocPerm", {"parent": "Currency", "role": role, "permlevel": 0}):
+			add_permission("Currency", role, 0, "read")
+	frappe.clear_cache(doctype="Currency")
+
+
+def remove_currency_permissions():
+	"""Remove the rows ensure_currency_permissions added (the copied standard rows stay: they equal them)."""
+	for name in frappe.get_all(
+		"Custom DocPerm", {"parent": "Currency", "role": ("in", CURRENCY_READERS)}, pluck="name"
+	):
+		frappe.delete_doc("Custom DocPerm", name, ignore_permissions=True, force=True)
+	frappe.clear_cache(doctype="Currency")
 
 
 # Composite indexes the DocType JSON cannot declare (it has only single-column search_index/unique).

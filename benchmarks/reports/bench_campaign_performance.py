@@ -238,7 +238,7 @@ def cleanup() -> None:
 	frappe.db.rollback()
 	for name in frappe.get_all(
 		"File",
-		{"attached_to_doctype": "Link Campaign", "attached_to_name": ("like", f"{TAG}%")},
+		{"file_name": ("like", f"trackflow-attribution-{frappe.scrub(TAG)}%")},  # the PDFs (not attached)
 		pluck="name",
 	):
 		frappe.delete_doc("File", name, ignore_permissions=True, force=True)

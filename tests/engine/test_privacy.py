@@ -83,7 +83,7 @@ def test_destinations_send_only_to_the_platforms_hosts_unless_allowed():
 		"meta_dataset_id": "1234567890",
 		"meta_access_token": "t",
 	}
-	with pytest.raises(ValidationError, match="must be on graph.facebook.com"):
+	with pytest.raises(ValidationError, match=r"must be on graph\.facebook\.com"):
 		validate_destination(values)
 	validate_destination(values, allow_any_base_url=True)
 	destination = Destination("d", META, meta_access_token="EAAB-token", ga4_api_secret="ga4-secret")

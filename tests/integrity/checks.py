@@ -67,6 +67,7 @@ DOCUMENT_API = frozenset(
 		"unlock", "queue_action", "submit", "cancel", "get_all_children", "set_onload", "get_onload",
 		"_action", "round_floats_in", "load_from_db", "get_db_value", "set_user_and_timestamp",
 		"validate_value", "get_children", "in_format_data", "is_locked", "add_seen", "add_viewed",
+		"is_dummy_password",
 	}
 )  # fmt: skip
 
@@ -551,10 +552,16 @@ def check_whitelisted_methods(root: Path) -> list[str]:
 		rel = f"{info.path.relative_to(root)}:{info.node.lineno} {info.name}"
 		if info.allow_guest and not info.rate_limited:
 			problems.append(f"{rel}: guest method without @rate_limit")
-		params = [a for a in info.node.args.args + info.node.args.kwonlyargs if a.arg not in ("self", "cls")]
+		args = info.node.args
+		params = [a for a in args.posonlyargs + args.args + args.kwonlyargs if a.arg not in ("self", "cls")]
 		untyped = [a.arg for a in params if a.annotation is None]
 		if untyped:
 			problems.append(f"{rel}: untyped argument(s) {', '.join(untyped)} (Frappe validates typed args)")
+		if args.vararg or args.kwarg:
+			# Frappe 16's require_type_annotated_api_methods skips them, so they would take anything
+			problems.append(f"{rel}: *args/**kwargs on a whitelisted method (name and type every argument)")
+		if info.node.returns is None:
+			problems.append(f"{rel}: no return annotation (Frappe 16 apps annotate every API method fully)")
 		if info.in_class or info.allow_guest:
 			continue  # document methods: Frappe checks the doc's permission; guest: validated and limited
 		called = calls(info.node)
@@ -771,6 +778,242 @@ def check_imports(root: Path) -> list[str]:
 	return problems
 
 
+# Desk paths moved from /app (Frappe 15) to /desk (Frappe 16); each redirects the other's with a full page
+# load. Code builds desk URLs with Frappe's helpers (get_url_to_form, frappe.set_route, get_form_link).
+DESK_PATH = re.compile(r"(?<![\w.\-/])/(?:app|desk)(?=/|$|[?#\s\"'`])")
+JS_DESK_PATH = re.compile(r"""["'`]/(?:app|desk)(?=[/?#"'`])""")
+# The apps-screen tile route is a literal path Frappe puts in an href: /desk/... (v16's own; Frappe 15
+# redirects /desk/* to /app/* in its website_redirects), never /app/....
+TILE_ROUTE_HOOKS = ("app_icon_route", "add_to_apps_screen")
+
+
+def _string_constants(tree: ast.AST):
+	"""(line, text) of every string literal, f-string parts included."""
+	for node in ast.walk(tree):
+		if isinstance(node, ast.Constant) and isinstance(node.value, str):
+			yield node.lineno, node.value
+
+
+def _tile_route_nodes(tree: ast.Module) -> set[int]:
+	"""ids of the string nodes that are the tile routes in hooks.py."""
+	found = set()
+	for node in tree.body:
+		if not (
+			isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+		):
+			continue
+		name = node.targets[0].id
+		if name == "app_icon_route" and isinstance(node.value, ast.Constant):
+			found.add(id(node.value))
+		elif name == "add_to_apps_screen":
+			for item in ast.walk(node.value):
+				if isinstance(item, ast.Dict):
+					for key, value in zip(item.keys, item.values, strict=False):
+						if isinstance(key, ast.Constant) and key.value == "route":
+							found.add(id(value))
+	return found
+
+
+def _json_strings(value):
+	if isinstance(value, str):
+		yield value
+	elif isinstance(value, dict):
+		for item in value.values():
+			yield from _json_strings(item)
+	elif isinstance(value, list):
+		for item in value:
+			yield from _json_strings(item)
+
+
+def check_desk_routes(root: Path) -> list[str]:
+	"""No hard-coded /app/... or /desk/... desk URL in the app's Python, JS, HTML or JSON."""
+	package = Path(root) / APP
+	problems = []
+	for path in sorted(package.rglob("*")):
+		if not path.is_file() or "node_modules" in path.parts or "__pycache__" in path.parts:
+			continue
+		rel = path.relative_to(root)
+		if path.suffix == ".py":
+			try:
+				tree = ast.parse(path.read_text(), filename=str(path))
+			except SyntaxError:
+				continue  # reported by the other checks
+			tiles = _tile_route_nodes(tree) if path == package / "hooks.py" else set()
+			for node in ast.walk(tree):
+				if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+					continue
+				if id(node) in tiles:
+					if re.match(r"/app(?:/|$)", node.value):
+						problems.append(
+							f"{rel}:{node.lineno}: tile route {node.value!r}: use /desk/... (see checks)"
+						)
+				elif DESK_PATH.search(node.value):
+					problems.append(f"{rel}:{node.lineno}: hard-coded desk path in {node.value!r}")
+		elif path.suffix in (".js", ".vue", ".html", ".ts"):
+			for number, line in enumerate(path.read_text().splitlines(), 1):
+				if JS_DESK_PATH.search(line):
+					problems.append(f"{rel}:{number}: hard-coded desk path: {line.strip()[:100]}")
+		elif path.suffix == ".json":
+			try:
+				data = json.loads(path.read_text())
+			except ValueError:
+				continue
+			for text in _json_strings(data):
+				if DESK_PATH.search(text):
+					problems.append(f"{rel}: hard-coded desk path in {text[:100]!r}")
+	return problems
+
+
+# Frappe 16 runs get_all/get_list/get_value through its query builder, which refuses SQL in field strings
+# ("count(name) as n", "sum(x)"): aggregates are written with frappe.qb and frappe.query_builder.functions.
+QUERY_METHODS = {"get_all": 1, "get_list": 1, "get_values": 2, "get_value": 2, "get_cached_value": 2}
+QUERY_KEYWORDS = ("fields", "fieldname", "pluck", "group_by", "order_by")
+SQL_FUNCTION = re.compile(r"[A-Za-z_]\w*\s*\(")
+
+
+def check_query_field_strings(root: Path) -> list[str]:
+	"""No SQL function call inside the field, pluck, group_by or order_by strings of frappe.get_all & co."""
+	app = load_app(root)
+	problems = list(app.parse_errors)
+	for path in sorted(app.package.rglob("*.py")):
+		try:
+			tree = ast.parse(path.read_text(), filename=str(path))
+		except SyntaxError:
+			continue
+		for node in ast.walk(tree):
+			if not isinstance(node, ast.Call):
+				continue
+			name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+			if name not in QUERY_METHODS:
+				continue
+			values = [kw.value for kw in node.keywords if kw.arg in QUERY_KEYWORDS]
+			if len(node.args) > QUERY_METHODS[name]:
+				values.append(node.args[QUERY_METHODS[name]])
+			for value in values:
+				for line, text in _string_constants(value):
+					if SQL_FUNCTION.search(text):
+						problems.append(
+							f"{path.relative_to(root)}:{line}: SQL in {name}() field string {text!r} "
+							"(Frappe 16 refuses it: use frappe.qb with query_builder.functions)"
+						)
+	return problems
+
+
+# Python 3.10 through 3.14: no syntax newer than 3.10, no module 3.12-3.14 removed, and no name added after
+# 3.10 outside a version or import guard.
+OLDEST_PYTHON = (3, 10)
+REMOVED_MODULES = frozenset(
+	{
+		"distutils", "imp", "asynchat", "asyncore", "smtpd", "aifc", "audioop", "cgi", "cgitb", "chunk",
+		"crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd",
+		"sunau", "telnetlib", "uu", "xdrlib", "lib2to3",
+	}
+)  # fmt: skip
+NEWER_MODULES = frozenset({"tomllib"})  # 3.11
+NEWER_NAMES = {
+	"datetime": {"UTC"},
+	"enum": {"StrEnum", "ReprEnum", "verify", "EnumCheck", "global_enum"},
+	"typing": {
+		"Self", "Never", "LiteralString", "Required", "NotRequired", "assert_never", "assert_type",
+		"reveal_type", "TypeVarTuple", "Unpack", "dataclass_transform", "override", "TypeIs", "ReadOnly",
+		"TypeAliasType", "get_protocol_members", "is_protocol", "NoDefault",
+	},
+	"itertools": {"batched"},
+	"asyncio": {"TaskGroup", "timeout", "timeout_at", "Runner"},
+	"hashlib": {"file_digest"},
+	"contextlib": {"chdir"},
+	"operator": {"call"},
+	"builtins": {"ExceptionGroup", "BaseExceptionGroup"},
+}  # fmt: skip
+GUARD_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "NameError"})
+
+
+def python_files(root: Path) -> list[Path]:
+	root = Path(root)
+	files = sorted(root.glob("*.py"))
+	for folder in (APP, "tests", "benchmarks"):
+		files += sorted(p for p in (root / folder).rglob("*.py") if "node_modules" not in p.parts)
+	return files
+
+
+def _guarded(tree: ast.Module) -> set[int]:
+	"""ids of nodes under `if sys.version_info ...`, `if TYPE_CHECKING` or `try: ... except ImportError`."""
+	guarded: set[int] = set()
+	for node in ast.walk(tree):
+		body = []
+		if isinstance(node, ast.If):
+			test = ast.unparse(node.test)
+			if "version_info" in test or "TYPE_CHECKING" in test:
+				body = node.body + node.orelse
+		elif isinstance(node, ast.Try):
+			caught = set()
+			for handler in node.handlers:
+				if handler.type is not None:
+					caught |= {n.id for n in ast.walk(handler.type) if isinstance(n, ast.Name)}
+			if caught & GUARD_EXCEPTIONS:
+				body = node.body
+		for stmt in body:
+			guarded |= {id(n) for n in ast.walk(stmt)}
+	return guarded
+
+
+def check_python_versions(root: Path) -> list[str]:
+	"""Every .py file parses as Python 3.10 and uses no stdlib that 3.10 lacks or 3.12-3.14 removed."""
+	problems = []
+	for path in python_files(root):
+		rel = path.relative_to(root)
+		try:
+			tree = ast.parse(path.read_text(), filename=str(path), feature_version=OLDEST_PYTHON)
+		except SyntaxError as e:
+			problems.append(
+				f"{rel}:{e.lineno}: not Python {'.'.join(map(str, OLDEST_PYTHON))} syntax: {e.msg}"
+			)
+			continue
+		guarded = _guarded(tree)
+		modules: dict[str, str] = {}  # local name -> stdlib module, for attribute uses
+		for node in ast.walk(tree):
+			if isinstance(node, ast.Import):
+				for alias in node.names:
+					top = alias.name.split(".")[0]
+					modules[alias.asname or top] = top
+					if top in REMOVED_MODULES:
+						problems.append(
+							f"{rel}:{node.lineno}: imports {alias.name}, removed from Python 3.12+"
+						)
+					elif top in NEWER_MODULES and id(node) not in guarded:
+						problems.append(
+							f"{rel}:{node.lineno}: imports {alias.name}, new in Python 3.11 (guard it)"
+						)
+			elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+				top = node.module.split(".")[0]
+				if top in REMOVED_MODULES:
+					problems.append(
+						f"{rel}:{node.lineno}: imports from {node.module}, removed from Python 3.12+"
+					)
+				elif top in NEWER_MODULES and id(node) not in guarded:
+					problems.append(
+						f"{rel}:{node.lineno}: imports from {node.module}, new in Python 3.11 (guard it)"
+					)
+				newer = NEWER_NAMES.get(node.module, set())
+				for alias in node.names:
+					if alias.name in newer and id(node) not in guarded:
+						problems.append(
+							f"{rel}:{node.lineno}: {node.module}.{alias.name} is newer than Python 3.10"
+						)
+		for node in ast.walk(tree):
+			if id(node) in guarded:
+				continue
+			if (
+				isinstance(node, ast.Attribute)
+				and isinstance(node.value, ast.Name)
+				and node.attr in NEWER_NAMES.get(modules.get(node.value.id, ""), set())
+			):
+				problems.append(f"{rel}:{node.lineno}: {node.value.id}.{node.attr} is newer than Python 3.10")
+			elif isinstance(node, ast.Name) and node.id in NEWER_NAMES["builtins"]:
+				problems.append(f"{rel}:{node.lineno}: {node.id} is newer than Python 3.10")
+	return problems
+
+
 README_API = re.compile(r"`(trackflow(?:\.\w+)+)`")
 
 
@@ -798,4 +1041,7 @@ ALL_CHECKS = (
 	check_structure,
 	check_imports,
 	check_readme_api,
+	check_desk_routes,
+	check_query_field_strings,
+	check_python_versions,
 )

@@ -295,6 +295,110 @@ DEFECTS = {
 		),
 		"never checks permission",
 	),
+	"whitelisted method without a return annotation": (
+		checks.check_whitelisted_methods,
+		dict(
+			files={
+				"trackflow/api/links.py": CLEAN_FILES["trackflow/api/links.py"].replace(
+					"destination: str) -> dict:", "destination: str):"
+				)
+			}
+		),
+		"no return annotation",
+	),
+	"whitelisted method taking **kwargs": (
+		checks.check_whitelisted_methods,
+		dict(
+			files={
+				"trackflow/api/links.py": CLEAN_FILES["trackflow/api/links.py"].replace(
+					"destination: str)", "destination: str, **kwargs)"
+				)
+			}
+		),
+		"*args/**kwargs on a whitelisted method",
+	),
+	"desk URL built in Python": (
+		checks.check_desk_routes,
+		dict(files={"trackflow/tasks.py": 'def hourly():\n\treturn f"{URL}/app/tracked-link/{NAME}"\n'}),
+		"hard-coded desk path",
+	),
+	"desk URL in JS": (
+		checks.check_desk_routes,
+		dict(files={"trackflow/public/js/widget.js": "window.location.href = '/app/widget/' + name;\n"}),
+		"hard-coded desk path",
+	),
+	"v16 desk URL in a template": (
+		checks.check_desk_routes,
+		dict(files={"trackflow/templates/mail.html": '<a href="/desk/crm-deal/{{ deal }}">deal</a>\n'}),
+		"hard-coded desk path",
+	),
+	"desk URL in a workspace JSON": (
+		checks.check_desk_routes,
+		dict(
+			files={
+				"trackflow/trackflow/workspace/widgets/widgets.json": json.dumps(
+					{"doctype": "Workspace", "links": [{"type": "URL", "url": "/app/widget?status=open"}]}
+				)
+			}
+		),
+		"hard-coded desk path in '/app/widget?status=open'",
+	),
+	"apps-screen tile routed to /app": (
+		checks.check_desk_routes,
+		dict(
+			hooks=CLEAN_HOOKS.replace(
+				'"name": "trackflow",', '"name": "trackflow", "route": "/app/trackflow",'
+			)
+		),
+		"tile route '/app/trackflow'",
+	),
+	"SQL aggregate in get_all fields": (
+		checks.check_query_field_strings,
+		dict(
+			files={
+				"trackflow/tasks.py": "import frappe\n\n\ndef hourly():\n\treturn frappe.get_all("
+				'"Widget", fields=["kind", "count(name) as n"], group_by="kind")\n'
+			}
+		),
+		"SQL in get_all() field string 'count(name) as n'",
+	),
+	"SQL aggregate as get_value's positional fieldname": (
+		checks.check_query_field_strings,
+		dict(
+			files={
+				"trackflow/tasks.py": "import frappe\n\n\ndef hourly():\n\treturn frappe.db.get_value("
+				'"Widget", {"kind": "a"}, "max(modified)")\n'
+			}
+		),
+		"SQL in get_value() field string 'max(modified)'",
+	),
+	"syntax newer than Python 3.10": (
+		checks.check_python_versions,
+		dict(
+			files={"trackflow/tasks.py": "def hourly():\n\ttry:\n\t\tpass\n\texcept* ValueError:\n\t\tpass\n"}
+		),
+		"not Python 3.10 syntax",
+	),
+	"unguarded tomllib": (
+		checks.check_python_versions,
+		dict(files={"trackflow/tasks.py": "import tomllib\n"}),
+		"imports tomllib, new in Python 3.11",
+	),
+	"typing name newer than 3.10": (
+		checks.check_python_versions,
+		dict(files={"trackflow/tasks.py": "from typing import Self\n"}),
+		"typing.Self is newer than Python 3.10",
+	),
+	"datetime.UTC": (
+		checks.check_python_versions,
+		dict(files={"trackflow/tasks.py": "import datetime\n\nNOW = datetime.datetime.now(datetime.UTC)\n"}),
+		"datetime.UTC is newer than Python 3.10",
+	),
+	"module removed from Python 3.12+": (
+		checks.check_python_versions,
+		dict(files={"trackflow/tasks.py": "from distutils.version import LooseVersion\n"}),
+		"removed from Python 3.12+",
+	),
 	"controller reads a field that does not exist": (
 		checks.check_field_reads,
 		dict(
@@ -439,3 +543,23 @@ def test_sibling_modules_of_a_subpackage_may_share_an_interface(tmp_path):
 		},
 	)
 	assert checks.check_structure(root) == []
+
+
+def test_guarded_newer_stdlib_and_helpers_pass(tmp_path):
+	root = make_app(
+		tmp_path,
+		files={
+			"trackflow/compat.py": (
+				"import sys\n\nif sys.version_info >= (3, 11):\n\timport tomllib\nelse:\n\timport tomli as tomllib\n"
+				"try:\n\tfrom typing import Self\nexcept ImportError:\n\tSelf = object\n"
+				"match sys.platform:\n\tcase _:\n\t\tpass\n"
+			),
+			"trackflow/links.py": "import frappe\n\n\ndef url(name):\n"
+			'\treturn frappe.utils.get_url_to_form("Widget", name), frappe.get_all("Widget", fields=["name as id"])\n',
+			"trackflow/public/js/go.js": 'frappe.set_route("Form", "Widget", name); // was /app/widget\n',
+		},
+		hooks=CLEAN_HOOKS.replace('"name": "trackflow",', '"name": "trackflow", "route": "/desk/trackflow",'),
+	)
+	assert checks.check_python_versions(root) == []
+	assert checks.check_desk_routes(root) == []
+	assert checks.check_query_field_strings(root) == []

@@ -1,6 +1,7 @@
 """The PDF attribution report: a campaign, a single deal or a date range rendered from a Jinja template
 with Frappe's get_pdf, finished by the engine (cover, metadata, outline, password) and saved as a
-private File. Large ranges are built in the background and the user is notified when the file is ready."""
+private File of the user who asked, attached to no document: its figures are what that user may read
+(the CRM rule of trackflow.permissions), so only they (and Administrator) may read the file. Large ranges are built in the background and the user is notified when the file is ready."""
 
 import frappe
 from frappe import _
@@ -21,6 +22,7 @@ from trackflow.trackflow.report.report_data import (
 	period_of,
 	permitted_campaigns,
 	sufficiency_notes,
+	visible,
 )
 
 TEMPLATE = "templates/attribution_report.html"
@@ -75,7 +77,7 @@ def won_revenue_card(filters: str | dict | None = None) -> dict:
 	period = period_of({})
 	credit = frappe.qb.DocType("Attribution Credit")
 	total = (
-		frappe.qb.from_(credit)
+		visible(frappe.qb.from_(credit), "Attribution Credit")
 		.select(Sum(credit.credited_value_company))
 		.where(credit.attribution_model == default_model())
 		.where(credit.conversion_type == "deal_won")
@@ -172,16 +174,16 @@ def build_attribution_pdf(
 		outline=pdf_engine.section_pages(body, SECTIONS),
 		password=password or None,
 	)
-	attached = ("Link Campaign", campaign) if campaign else ("CRM Deal", deal) if deal else (None, None)
 	stamp = now_datetime().strftime("%Y%m%d-%H%M%S")
+	# Not attached to the campaign or deal: Frappe lets whoever reads the document read its private
+	# attachments, and a Sales User reads every campaign but not the ledger, while the figures are the
+	# ones this user may read. A private File attached to nothing is its owner's (and Administrator's).
 	file = frappe.get_doc(
 		{
 			"doctype": "File",
 			"file_name": f"trackflow-attribution-{frappe.scrub(campaign or deal or 'range')}-{stamp}.pdf",
 			"is_private": 1,
 			"content": data,
-			"attached_to_doctype": attached[0],
-			"attached_to_name": attached[1],
 		}
 	).insert(ignore_permissions=True)
 	return file.file_url

@@ -7,6 +7,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import frappe
+from frappe.query_builder.functions import Concat
 from frappe.utils import add_days, get_datetime, get_system_timezone, getdate, now_datetime
 
 from trackflow.engine import identity as identity_rules
@@ -85,8 +86,13 @@ def unlink_deleted(doc) -> None:
 		.run(pluck=True)
 	)
 	if names:
+		# The idempotency key named the deleted record: retire it, so a record that ever gets the same name
+		# (a reused naming series) starts its own conversions instead of finding these.
 		frappe.qb.update(conversion).set(conversion.source_doctype, None).set(
 			conversion.source_name, None
+		).set(
+			conversion.idempotency_key,
+			Concat(conversion.idempotency_key, f":deleted-{frappe.generate_hash(length=8)}"),
 		).where(conversion.name.isin(names)).run()
 		for name in names:
 			frappe.get_doc(
@@ -106,7 +112,7 @@ def lead_created(lead):
 	save_conversion(
 		"lead_created",
 		f"lead_created:{lead.name}",
-		occurred_at=lead.creation,
+		occurred_at=not_after_now(lead.creation),
 		crm_lead=lead.name,
 		source_doctype="CRM Lead",
 		source_name=lead.name,
@@ -115,7 +121,7 @@ def lead_created(lead):
 
 
 def lead_changed(lead):
-	if lead.is_new() or lead.flags.in_insert or not lead.has_value_changed("status"):
+	if lead.is_new() or lead.flags.in_insert or lead.flags.in_delete or not lead.has_value_changed("status"):
 		return
 	qualified = {row.lead_status for row in get_settings().qualified_lead_statuses}
 	if lead.status in qualified:
@@ -134,7 +140,7 @@ def deal_created(deal):
 	save_conversion(
 		"deal_created",
 		f"deal_created:{deal.name}",
-		occurred_at=deal.creation,
+		occurred_at=not_after_now(deal.creation),
 		crm_lead=deal.lead,
 		crm_deal=deal.name,
 		source_doctype="CRM Deal",
@@ -148,7 +154,8 @@ def deal_changed(deal):
 	# During an insert (CRM 1.81's validate db_sets exchange_rate, which fires on_change) the deal has no
 	# row yet: a conversion linking to it would fail, and Frappe would cache the deal as missing for the
 	# rest of CRM's request. deal_created (after_insert) covers the new deal.
-	if deal.is_new() or deal.flags.in_insert or not deal.has_value_changed("status"):
+	# Deleting runs on_change too (after on_trash, on a freshly loaded deal): that is no status change.
+	if deal.is_new() or deal.flags.in_insert or deal.flags.in_delete or not deal.has_value_changed("status"):
 		return
 	won = {row.deal_status for row in get_settings().won_deal_statuses}
 	before = deal.get_doc_before_save()
@@ -176,6 +183,13 @@ def record_deal_won(deal):
 		source_doctype="CRM Deal",
 		source_name=deal.name,
 	)
+
+
+def not_after_now(when) -> datetime:
+	"""A record's time, or now when it says later (an import, clock skew, a changed site time zone): a
+	conversion is never in the future."""
+	now = now_datetime()
+	return min(get_datetime(when), now) if when else now
 
 
 def won_time(close_date) -> datetime:
@@ -256,15 +270,34 @@ def catch_up(days: int = 7) -> int:
 		)
 		return [n for n in names if f"{prefix}:{n}" not in have]
 
-	for name in missing("CRM Lead", "lead_created"):
-		lead_created(frappe.get_doc("CRM Lead", name))
-		made += 1
-	for name in missing("CRM Deal", "deal_created"):
-		deal_created(frappe.get_doc("CRM Deal", name))
-		made += 1
+	steps = [(name, "CRM Lead", lead_created) for name in missing("CRM Lead", "lead_created")]
+	steps += [(name, "CRM Deal", deal_created) for name in missing("CRM Deal", "deal_created")]
 	won = [row.deal_status for row in get_settings().won_deal_statuses]
 	if won:
-		for name in missing("CRM Deal", "deal_won", {"status": ("in", won)}, since_field="modified"):
-			record_deal_won(frappe.get_doc("CRM Deal", name))
+		steps += [
+			(name, "CRM Deal", record_deal_won)
+			for name in missing("CRM Deal", "deal_won", {"status": ("in", won)}, since_field="modified")
+		]
+	for name, doctype, handler in steps:
+		if _catch_up_one(handler, doctype, name):
 			made += 1
 	return made
+
+
+def _catch_up_one(handler, doctype: str, name: str) -> bool:
+	"""One record of the sweep in its own savepoint: a record that fails is rolled back, logged once (not
+	every hour) and skipped, and the sweep goes on with the rest."""
+	savepoint = f"trackflow_{frappe.generate_hash(length=8)}"
+	frappe.db.savepoint(savepoint)
+	try:
+		handler(frappe.get_doc(doctype, name))
+		return True
+	except Exception as error:
+		frappe.db.rollback(save_point=savepoint)
+		key = f"trackflow:catch-up-failed:{handler.__name__}:{name}"
+		if not frappe.cache.get_value(key, expires=True):  # expires: never kept in this process
+			frappe.cache.set_value(key, 1, expires_in_sec=7 * 86400)
+			log_failure(
+				f"TrackFlow: catch-up {handler.__name__} failed for {doctype} {name}", error, doctype, name
+			)
+		return False

@@ -31,7 +31,7 @@ def conversions(key_prefix: str, name: str) -> list:
 
 class TestCrmEvents(TrackFlowTestCase):
 	def setUp(self):
-		self.started = add_to_date(now_datetime(), seconds=-1)
+		self.started = now_datetime()
 		self.fields = deal_fields(f.fieldname for f in frappe.get_meta("CRM Deal").fields)
 		self.won = settings().won_deal_statuses[0].deal_status
 
@@ -118,3 +118,45 @@ class TestCrmEvents(TrackFlowTestCase):
 			frappe.delete_doc("CRM Deal", deal.name)
 		self.assertFalse(frappe.db.exists("CRM Deal", deal.name))
 		self.assertEqual(trackflow_errors(self.started), [])
+
+
+class TestCatchUp(TrackFlowTestCase):
+	def test_a_lead_dated_in_the_future_no_longer_blocks_the_hourly_sweep(self):
+		from trackflow.integrations.crm import catch_up
+
+		future = make_lead()
+		later = make_lead()
+		frappe.db.set_value(
+			"CRM Lead", future.name, "creation", add_to_date(now_datetime(), days=1), update_modified=False
+		)
+		# both lost their conversion (a failed handler): the sweep must make them again
+		frappe.db.delete("Conversion", {"crm_lead": ("in", [future.name, later.name])})
+		catch_up()
+		for lead in (future, later):
+			self.assertEqual(len(conversions("lead_created", lead.name)), 1)
+		made = frappe.get_doc("Conversion", conversions("lead_created", future.name)[0].name)
+		self.assertLessEqual(made.occurred_at, now_datetime())
+
+	def test_one_failing_record_is_logged_once_and_skipped(self):
+		from unittest.mock import patch
+
+		from trackflow.integrations import crm
+
+		broken, fine = make_lead(), make_lead()
+		frappe.db.delete("Conversion", {"crm_lead": ("in", [broken.name, fine.name])})
+		real = crm.lead_created
+
+		def fail_for_broken(lead):
+			if lead.name == broken.name:
+				raise ValueError("this lead cannot be recorded")
+			return real(lead)
+
+		started = now_datetime()
+		frappe.cache.delete_value(f"trackflow:catch-up-failed:fail_for_broken:{broken.name}")
+		with patch.object(crm, "lead_created", fail_for_broken):
+			crm.catch_up()
+			crm.catch_up()  # the next hour: still failing, not logged again
+		self.assertEqual(len(conversions("lead_created", fine.name)), 1)
+		self.assertEqual(conversions("lead_created", broken.name), [])
+		logs = [m for m in trackflow_errors(started) if broken.name in m]
+		self.assertEqual(len(logs), 1)

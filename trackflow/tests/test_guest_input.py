@@ -193,8 +193,9 @@ frappe.destroy()
 		answer = json.loads(result.stdout.strip().splitlines()[-1])
 		self.assertEqual(answer["status"], 302)
 		self.assertTrue(answer["location"].startswith("https://www.shop-example.com/down"))
-		# the figure is recorded in benchmarks/; the bound here only proves there is no retry loop
-		self.assertLess(answer["seconds"], 1.0, answer)
+		# The figure is measured in benchmarks/ on a quiet machine; the bound here only proves there is no
+		# retry loop (Frappe's own would take at least 4.5 s), generous enough for a loaded machine.
+		self.assertLess(answer["seconds"], 4.0, answer)
 		frappe.db.rollback()  # see the other process's commit
 		self.assertEqual(frappe.db.count("Click Event", {"tracked_link": link.name}), 1)
 		self.assertEqual(

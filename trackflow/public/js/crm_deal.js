@@ -1,4 +1,4 @@
-// TrackFlow: the deal's marketing journey and per-model credits on /app/crm-deal.
+// TrackFlow: the deal's marketing journey and per-model credits on the desk form of CRM Deal.
 frappe.ui.form.on("CRM Deal", {
 	refresh(frm) {
 		trackflowDeskAttribution(frm, () =>

@@ -1,4 +1,4 @@
-// TrackFlow: the lead's marketing journey and per-model credits on /app/crm-lead.
+// TrackFlow: the lead's marketing journey and per-model credits on the desk form of CRM Lead.
 frappe.ui.form.on("CRM Lead", {
 	refresh(frm) {
 		trackflowDeskAttribution(frm, () =>

@@ -189,8 +189,8 @@ def deals_of_leads(lead_names: list[str]) -> dict[str, LeadDeals]:
 	TrackFlow Settings' won deal statuses; its value and time come from its deal_won Conversion
 	(value_company_currency, occurred_at), else from the deal itself (value x exchange rate, close date,
 	else last modified) for deals won before TrackFlow recorded them."""
-	if not lead_names:
-		return {}
+	if not lead_names or not frappe.has_permission("CRM Deal", "read"):
+		return {}  # a role CRM does not let read deals sees none (get_list would raise)
 	fields = deal_fields(f.fieldname for f in frappe.get_meta("CRM Deal").fields)
 	wanted = ["name", "lead", "creation", "modified", "status", fields.value]
 	wanted += [f for f in (fields.exchange_rate, fields.close_date) if f]

@@ -2,6 +2,7 @@
 columns), finished with the engine's statistics. Definitions of every figure are in the README's
 `## Reports` section; one implementation here serves the reports, the dashboard and the PDF."""
 
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from frappe.utils import add_days, get_datetime, getdate, nowdate
 
 from trackflow.engine import rollup, stats
 from trackflow.engine.attribution.registry import get_model
+from trackflow.error_log import log_failure
+from trackflow.permissions import row_criterion
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
 DEFAULT_DAYS = 30
@@ -52,6 +55,33 @@ def check_report_access() -> None:
 	"""Reports read the attribution ledger: the user needs read permission on it (Frappe checks the
 	report's roles as well)."""
 	frappe.has_permission("Attribution Credit", "read", throw=True)
+
+
+def never_raises(execute):
+	"""Wrap a Script Report's execute: a permission or filter problem answers with no rows and the reason
+	as the report's message, anything else is logged too. Frappe's report runner starts a 15 s timer that
+	sets prepared_report = 1 on the Report (for everyone) and does not cancel it when execute raises."""
+
+	@functools.wraps(execute)
+	def run(filters: dict | None = None):
+		try:
+			return execute(filters)
+		except (frappe.PermissionError, frappe.ValidationError) as error:
+			return [], [], str(error) or _("You do not have permission to see this report")
+		except Exception as error:
+			if frappe.flags.in_test:
+				raise
+			log_failure(f"TrackFlow report {execute.__module__.rsplit('.', 1)[-1]}", error)
+			return [], [], _("The report failed; the details are in the Error Log")
+
+	return run
+
+
+def visible(query, doctype: str):
+	"""Narrow a frappe.qb query over `tab<doctype>` (unaliased) to the rows the user may read: the CRM
+	rule of trackflow.permissions (managers read every row)."""
+	criterion = row_criterion(doctype)
+	return query if criterion is None else query.where(criterion)
 
 
 def default_model(model: str | None = None) -> str:
@@ -211,9 +241,9 @@ def _add_sessions(by_campaign: dict, links: dict | None, names: list[str], perio
 	"""Sessions a campaign brought: its session touchpoints (imported or tagged ones) and its clicks'
 	touchpoints that a landing session adopted (the embed script saw the visitor arrive)."""
 	touch = frappe.qb.DocType("Touchpoint")
+	query = visible(frappe.qb.from_(touch), "Touchpoint")
 	query = (
-		frappe.qb.from_(touch)
-		.select(touch.link_campaign, Count(touch.name).as_("sessions"))
+		query.select(touch.link_campaign, Count(touch.name).as_("sessions"))
 		.where(touch.link_campaign.isin(names))
 		.where(touch.occurred_at >= period.start)
 		.where(touch.occurred_at < period.end)
@@ -258,7 +288,7 @@ def _ledger_counts(names: list[str], period: Period, model: str, by: str | None)
 	touchpoint's click."""
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		frappe.qb.from_(credit)
+		visible(frappe.qb.from_(credit), "Attribution Credit")
 		.select(
 			credit.conversion_type,
 			Count(credit.conversion).distinct().as_("conversions"),
@@ -344,7 +374,7 @@ def channel_model_table(
 	column = "campaign" if group_by == "campaign" else "channel"
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		frappe.qb.from_(credit)
+		visible(frappe.qb.from_(credit), "Attribution Credit")
 		.select(
 			credit[column].as_("key"),
 			credit.attribution_model,
@@ -419,7 +449,7 @@ def conversion_paths(
 	"""
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		frappe.qb.from_(credit)
+		visible(frappe.qb.from_(credit), "Attribution Credit")
 		.select(credit.conversion, credit.touchpoint, credit.touched_at, credit.channel, credit.converted_at)
 		.distinct()
 		.where(credit.conversion_type == conversion_type)
@@ -471,8 +501,8 @@ def _path(channels: list[str | None], collapse: bool) -> list[str]:
 def _lost_journeys(period: Period | None, collapse: bool) -> list[list[str]]:
 	settings = get_settings()
 	lost_statuses = [row.deal_status for row in settings.lost_deal_statuses]
-	if not lost_statuses:
-		return []
+	if not lost_statuses or not frappe.has_permission("CRM Deal", "read"):
+		return []  # a role CRM does not let read deals sees no lost journeys (get_list would raise)
 	filters = {"status": ("in", lost_statuses)}
 	if period:
 		filters["modified"] = ("between", [period.start, period.end - timedelta(microseconds=1)])
@@ -572,7 +602,7 @@ def ab_results(period: Period, link: str | None = None, conversion_type: str = "
 	touch = frappe.qb.DocType("Touchpoint")
 	conversions = {
 		(r.tracked_link, r.variant): r.conversions
-		for r in frappe.qb.from_(credit)
+		for r in visible(frappe.qb.from_(credit), "Attribution Credit")
 		.join(touch)
 		.on(touch.name == credit.touchpoint)
 		.join(click)
@@ -631,7 +661,7 @@ def channel_activity(period: Period) -> dict[tuple[str, object], int]:
 	touch = frappe.qb.DocType("Touchpoint")
 	day = Date(touch.occurred_at)
 	rows = (
-		frappe.qb.from_(touch)
+		visible(frappe.qb.from_(touch), "Touchpoint")
 		.select(touch.channel, day.as_("day"), Count(touch.name).as_("touches"))
 		.where(touch.occurred_at >= period.start)
 		.where(touch.occurred_at < period.end)

@@ -9,6 +9,7 @@ from trackflow.trackflow.report.report_data import (
 	check_report_access,
 	company_currency,
 	default_model,
+	never_raises,
 	period_of,
 	permitted_campaigns,
 	ratio,
@@ -17,6 +18,7 @@ from trackflow.trackflow.report.report_data import (
 CHART_CAMPAIGNS = 10
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_report_access()
 	filters = frappe._dict(filters or {})
@@ -115,7 +117,7 @@ def columns(currency: str) -> list[dict]:
 		{"label": _("ROAS"), "fieldname": "roas", "fieldtype": "Float", "precision": 2, "width": 80},
 		{"label": _("Cost per Lead"), "fieldname": "cost_per_lead", **money},
 		{"label": _("Cost per Won Deal"), "fieldname": "cost_per_won", **money},
-		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Link", "options": "Currency", "hidden": 1},
+		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Data", "hidden": 1},
 		{"label": _("Row"), "fieldname": "row_id", "fieldtype": "Data", "hidden": 1},
 		{"label": _("Parent Row"), "fieldname": "parent_row", "fieldtype": "Data", "hidden": 1},
 	]  # fmt: skip

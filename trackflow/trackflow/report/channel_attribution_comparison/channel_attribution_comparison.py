@@ -8,11 +8,13 @@ from trackflow.trackflow.report.report_data import (
 	channel_model_table,
 	check_report_access,
 	company_currency,
+	never_raises,
 	period_of,
 	sufficiency_notes,
 )
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_report_access()
 	filters = frappe._dict(filters or {})

@@ -4,9 +4,15 @@ import frappe
 from frappe import _
 from frappe.utils import cint
 
-from trackflow.trackflow.report.report_data import check_report_access, conversion_paths, period_of
+from trackflow.trackflow.report.report_data import (
+	check_report_access,
+	conversion_paths,
+	never_raises,
+	period_of,
+)
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_report_access()
 	filters = frappe._dict(filters or {})

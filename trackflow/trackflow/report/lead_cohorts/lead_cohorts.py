@@ -14,7 +14,7 @@ from frappe.utils import cint
 
 from trackflow.engine import stats
 from trackflow.trackflow.report.lead_data import check_lead_access, lead_cohorts, permitted_leads
-from trackflow.trackflow.report.report_data import company_currency, period_of
+from trackflow.trackflow.report.report_data import company_currency, never_raises, period_of
 
 DEFAULT_MONTHS = 6
 MAX_MONTHS = 24
@@ -23,6 +23,7 @@ MEASURES = {"Deals Created": "deals", "Won Deals": "won", "Won Revenue": "won_re
 REPORT = "Lead Cohorts"
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_lead_access(REPORT)
 	filters = frappe._dict(filters or {})
@@ -93,8 +94,7 @@ def columns(months: int, measure: str, by_channel: bool) -> list[dict]:
 		{
 			"label": _("Currency"),
 			"fieldname": "currency",
-			"fieldtype": "Link",
-			"options": "Currency",
+			"fieldtype": "Data",
 			"hidden": 1,
 		}
 	)

@@ -19,12 +19,13 @@ from trackflow.trackflow.report.lead_data import (
 	lifecycle_funnel,
 	permitted_leads,
 )
-from trackflow.trackflow.report.report_data import period_of
+from trackflow.trackflow.report.report_data import never_raises, period_of
 
 SECONDS_PER_DAY = 86400
 REPORT = "Lead Lifecycle Funnel"
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_lead_access(REPORT)
 	filters = frappe._dict(filters or {})
@@ -88,7 +89,7 @@ def _channel_field(channel: str) -> str:
 
 def columns(channels: list[str]) -> list[dict]:
 	out = [
-		{"label": _("Stage"), "fieldname": "stage", "fieldtype": "Link", "options": "CRM Lead Status", "width": 140},
+		{"label": _("Stage"), "fieldname": "stage", "fieldtype": "Data", "width": 140},
 		{"label": _("Leads Reached"), "fieldname": "reached", "fieldtype": "Int", "width": 110},
 		{"label": _("From Previous %"), "fieldname": "rate_from_previous", "fieldtype": "Percent", "width": 120},
 		{"label": _("From First %"), "fieldname": "rate_from_first", "fieldtype": "Percent", "width": 110},

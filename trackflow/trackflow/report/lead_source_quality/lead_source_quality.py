@@ -16,13 +16,14 @@ from trackflow.trackflow.report.lead_data import (
 	permitted_leads,
 	source_quality,
 )
-from trackflow.trackflow.report.report_data import company_currency, period_of
+from trackflow.trackflow.report.report_data import company_currency, never_raises, period_of
 
 CHART_GROUPS = 12
 LEAD_FIELDS = ["tf_first_touch_campaign", "tf_engagement_score", "tf_temperature"]
 REPORT = "Lead Source Quality"
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_lead_access(REPORT)
 	filters = frappe._dict(filters or {})
@@ -82,7 +83,7 @@ def columns(group_by: str) -> list[dict]:
 		{"label": _("Win Rate %"), "fieldname": "win_rate", "fieldtype": "Percent", "width": 100},
 		{"label": _("Won Revenue"), "fieldname": "won_revenue", **money},
 		{"label": _("Avg Won Deal"), "fieldname": "avg_won_value", **money},
-		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Link", "options": "Currency", "hidden": 1},
+		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Data", "hidden": 1},
 	]  # fmt: skip
 
 

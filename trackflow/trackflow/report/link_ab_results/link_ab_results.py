@@ -3,9 +3,10 @@
 import frappe
 from frappe import _
 
-from trackflow.trackflow.report.report_data import ab_results, check_report_access, period_of
+from trackflow.trackflow.report.report_data import ab_results, check_report_access, never_raises, period_of
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_report_access()
 	filters = frappe._dict(filters or {})

@@ -4,9 +4,15 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, date_diff
 
-from trackflow.trackflow.report.report_data import channel_activity, check_report_access, period_of
+from trackflow.trackflow.report.report_data import (
+	channel_activity,
+	check_report_access,
+	never_raises,
+	period_of,
+)
 
 
+@never_raises
 def execute(filters: dict | None = None):
 	check_report_access()
 	frappe.has_permission("Touchpoint", "read", throw=True)
