@@ -7,6 +7,7 @@ import frappe
 from frappe import _
 from frappe.query_builder.functions import Sum
 from frappe.utils import date_diff, format_date, get_url, now_datetime
+from frappe.utils.password import decrypt, encrypt
 from frappe.utils.pdf import get_pdf
 
 from trackflow.engine import pdf as pdf_engine
@@ -60,7 +61,8 @@ def generate_attribution_pdf(
 				from_date=str(period.from_date),
 				to_date=str(period.to_date),
 				model=model,
-				password=password or None,
+				# RQ keeps a job's arguments in Redis: the password travels encrypted with the site's key
+				encrypted_password=encrypt(password) if password else None,
 			)
 			return {"queued": True, "job_id": getattr(job, "id", None), "file_url": None}
 	return {
@@ -133,10 +135,11 @@ def _check_pdf_permission(campaign: str | None, deal: str | None) -> None:
 
 
 def build_pdf_in_background(
-	user: str, from_date: str, to_date: str, model: str, password: str | None
+	user: str, from_date: str, to_date: str, model: str, encrypted_password: str | None = None
 ) -> None:
 	"""The job behind a long range: build as the user who asked, then tell them where the file is."""
 	frappe.set_user(user)
+	password = decrypt(encrypted_password) if encrypted_password else None
 	file_url = build_attribution_pdf(None, None, from_date, to_date, model, password)
 	frappe.publish_realtime(REALTIME_EVENT, {"file_url": file_url}, user=user)
 	frappe.get_doc(

@@ -308,6 +308,20 @@ class TestReports(TrackFlowTestCase):
 		result = generate_attribution_pdf(from_date=add_days(nowdate(), -200), to_date=nowdate())
 		self.assertEqual((result["queued"], result["file_url"]), (True, None))
 
+	def test_the_pdf_password_never_travels_in_a_job_argument_in_clear(self):
+		from unittest.mock import patch
+
+		from frappe.utils.password import decrypt
+
+		jobs = []
+		with patch("frappe.enqueue", side_effect=lambda method, **kwargs: jobs.append(kwargs)):
+			generate_attribution_pdf(
+				from_date=add_days(nowdate(), -200), to_date=nowdate(), password="s3cret-pdf-pass"
+			)
+		(job,) = jobs
+		self.assertNotIn("s3cret-pdf-pass", repr(job))
+		self.assertEqual(decrypt(job["encrypted_password"]), "s3cret-pdf-pass")
+
 	def test_pdf_needs_permission(self):
 		frappe.set_user(make_user("tf-report-outsider@example.com", ["Blogger"]))
 		for kwargs in ({"campaign": self.campaign}, {"deal": self.deal.name}, {}):
