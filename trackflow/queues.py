@@ -9,6 +9,7 @@ collect answers 503 with Retry-After).
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 import frappe
@@ -80,14 +81,15 @@ def get_queue(stream: Stream) -> RedisQueue:
 	return _queues[key]
 
 
-def enqueue(stream: Stream, record: dict) -> str | None:
-	"""Push one record for the request paths: its id, or None when the stream is full (shed and counted).
-
-	Raises redis.RedisError (QueueUnavailable while an outage is remembered) so the caller falls back."""
+def enqueue(stream: Stream, record: dict, limits: Sequence[tuple[str, int]] = ()) -> str | None:
+	"""Push one record for the request paths, counting the request against `limits` (key, per minute) in
+	the same round trip: its id, or None when the stream is full (shed and counted); RateLimited when over
+	a limit. Raises redis.RedisError (QueueUnavailable while an outage is remembered) so the caller falls
+	back (and its limits fail open)."""
 	if not available():
 		raise QueueUnavailable("redis_queue is unavailable")
 	try:
-		return get_queue(stream).enqueue(record)
+		return get_queue(stream).enqueue(record, limits)
 	except redis.RedisError:
 		mark_unavailable()
 		raise

@@ -454,3 +454,23 @@ def test_erasure_removes_a_visitors_records_from_every_list(client, prefix, tmp_
 	assert [letter.record["id"] for letter in queue.show_dead_letters()] == ["dead2"]
 	assert client.hkeys(f"{prefix}:collect:dead:why") == [b"dead2"]
 	assert queue.remove_containing(["abc"]) == 0  # too short to be an id or an email: never matched
+
+
+def test_enqueue_counts_rate_limits_in_the_same_round_trip(client, prefix):
+	from trackflow.engine.queue import RateLimited
+
+	queue = RedisQueue(client, "collect", prefix=prefix, max_backlog=100)
+	limits = [(f"{prefix}:client:1.2.3.4", 3), (f"{prefix}:site:pk", 5)]
+	now = 1_767_225_600.0
+	assert all(queue.enqueue({"n": n}, limits, now=now) for n in range(3))
+	with pytest.raises(RateLimited) as refused:
+		queue.enqueue({"n": 3}, limits, now=now)
+	assert refused.value.key == f"{prefix}:client:1.2.3.4"
+	other = [(f"{prefix}:client:5.6.7.8", 3), (f"{prefix}:site:pk", 5)]
+	assert queue.enqueue({"n": 4}, other, now=now) and queue.enqueue({"n": 5}, other, now=now)
+	with pytest.raises(RateLimited) as refused:  # the site's budget: 5 pushed or refused so far, 6th over
+		queue.enqueue({"n": 6}, other, now=now)
+	assert refused.value.key == f"{prefix}:site:pk"
+	assert queue.backlog() == 5  # nothing pushed for a refused request
+	assert queue.enqueue({"n": 7}, limits, now=now + 60)  # a new window
+	assert 0 < client.ttl(f"{prefix}:client:1.2.3.4:{int(now // 60)}") <= 61

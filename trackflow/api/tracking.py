@@ -11,6 +11,7 @@ from trackflow import queues
 from trackflow.engine import collect as wire
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.privacy import truncate_ip
+from trackflow.engine.queue import RateLimited
 from trackflow.engine.ratelimit import allow, client_key
 from trackflow.local_cache import cached
 from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
@@ -49,25 +50,30 @@ def collect() -> Response:
 	if not wire.origin_allowed(origin, site["domains"]):
 		return _answer(403, "origin not allowed")
 	cors = wire.cors_headers(origin)
-	limits = queues.limiter_connection()
 	prefix = f"trackflow|{frappe.local.site}"
-	if not allow(limits, f"{prefix}|collect-client|{client_key(frappe.local.request_ip)}", PER_IP_PER_MINUTE):
-		return _answer(429, "rate limit exceeded", {**cors, "Retry-After": "60"})
-	if not allow(limits, f"{prefix}|collect-limit|{batch.site}", PER_SITE_KEY_PER_MINUTE):
-		return _answer(429, "rate limit exceeded", {**cors, "Retry-After": "60"})
+	# The client's own limit first, inside the site key's budget; counted in the push's round trip.
+	limits = [
+		(f"{prefix}|collect-client|{client_key(frappe.local.request_ip)}", PER_IP_PER_MINUTE),
+		(f"{prefix}|collect-limit|{batch.site}", PER_SITE_KEY_PER_MINUTE),
+	]
 	settings = cached(("collect-settings", frappe.local.site), LOCAL_TTL, get_settings)
-	if settings.enabled:
+	try:
+		if not settings.enabled:
+			if not all(allow(queues.limiter_connection(), *limit) for limit in limits):
+				raise RateLimited(limits[0][0])
+			return _answer(204, None, cors)
 		ip = frappe.local.request_ip
 		if settings.truncate_ip:
 			ip = truncate_ip(ip, settings.ipv4_prefix_length, settings.ipv6_prefix_length)
 		user_agent = (request.headers.get("User-Agent") or "")[:512]
 		record = wire.encode_record(body, batch, ip=ip, ua=user_agent, site=site["name"])
-		try:
-			queued = queues.enqueue("collect", record)
-		except redis.RedisError:
-			queued = None
-		if queued is None:  # the queue is away or full: the browser keeps the batch and resends it
-			return _answer(503, "temporarily unavailable", {**cors, "Retry-After": RETRY_AFTER})
+		queued = queues.enqueue("collect", record, limits)
+	except RateLimited:
+		return _answer(429, "rate limit exceeded", {**cors, "Retry-After": "60"})
+	except redis.RedisError:
+		queued = None
+	if queued is None:  # the queue is away or full: the browser keeps the batch and resends it
+		return _answer(503, "temporarily unavailable", {**cors, "Retry-After": RETRY_AFTER})
 	return _answer(204, None, cors)
 
 

@@ -9,7 +9,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -59,13 +59,23 @@ return #items
 """
 
 
-# Push one record unless the main list already holds ARGV[2] records (then count it as shed and return 0).
-_ENQUEUE_CAPPED = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+# One request's whole Redis work in one round trip: count it against each rate-limit bucket (KEYS[3..],
+# limits ARGV[4..], buckets expire after ARGV[3] seconds) and refuse it (-n: the n-th limit) when over one;
+# else push the record (ARGV[1]) unless the main list holds ARGV[2] records already (then count it as shed
+# and return 0; ARGV[2] < 0: no cap).
+_ENQUEUE = """
+for i = 3, #KEYS do
+	local count = redis.call('INCR', KEYS[i])
+	if count == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3]) + 1) end
+	if count > tonumber(ARGV[i + 1]) then return 2 - i end
+end
+local cap = tonumber(ARGV[2])
+if cap >= 0 and redis.call('LLEN', KEYS[1]) >= cap then
 	redis.call('INCR', KEYS[2])
 	return 0
 end
-return redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return 1
 """
 
 # Add dead letters (ARGV: cap, then record/reason pairs) and drop the oldest beyond the cap, with their
@@ -124,6 +134,14 @@ class DrainStats:
 	recovered: int
 	remaining: int
 	dead: int = 0  # records set aside as dead letters in this call
+
+
+class RateLimited(Exception):
+	"""A request over one of the limits `enqueue` counted it against (the key is the limit's)."""
+
+	def __init__(self, key: str):
+		super().__init__(f"rate limit {key} exceeded")
+		self.key = key
 
 
 @dataclass(frozen=True)
@@ -189,7 +207,7 @@ class RedisQueue:
 		self.dead_letter_cap = dead_letter_cap
 		self._take = client.register_script(_TAKE)
 		self._recover = client.register_script(_RECOVER)
-		self._enqueue_capped = client.register_script(_ENQUEUE_CAPPED)
+		self._enqueue = client.register_script(_ENQUEUE)
 		self._bury = client.register_script(_BURY)
 		self._replay = client.register_script(_REPLAY)
 
@@ -212,10 +230,19 @@ class RedisQueue:
 
 	# --- producers ---------------------------------------------------------------------------------
 
-	def enqueue(self, record: dict) -> str | None:
-		"""Push one record with ONE Redis command; returns its id (given in record["id"] or new), or None
-		when the backlog is at `max_backlog` (the record is shed and counted, see `shed`).
+	def enqueue(
+		self,
+		record: dict,
+		limits: Sequence[tuple[str, int]] = (),
+		window_seconds: int = 60,
+		now: float | None = None,
+	) -> str | None:
+		"""Push one record; returns its id (given in record["id"] or new), or None when the backlog is at
+		`max_backlog` (the record is shed and counted, see `shed`).
 
+		`limits` are (key, requests per window) rate limits to count this request against first, in the
+		same round trip (fixed windows, as trackflow.engine.ratelimit.allow counts them): over any of them,
+		nothing is pushed and RateLimited says which. Without limits or a cap this is one LPUSH.
 		The record must be JSON-serialisable; it is stored compactly as given, with the id added.
 		Redis errors (redis.RedisError: down, timeout, out of memory) propagate: the caller's slower
 		path (write the record directly) takes over and counts that it did.
@@ -223,13 +250,24 @@ class RedisQueue:
 		record_id = record.get("id") or new_id()
 		if record.get("id") != record_id:
 			record = {**record, "id": record_id}
-		if self.max_backlog is None:
+		if self.max_backlog is None and not limits:
 			self.client.lpush(self.main_key, _dumps(record))
-		elif not self._enqueue_capped(
-			keys=[self.main_key, self._shed_key], args=[_dumps(record), self.max_backlog]
-		):
-			return None
-		return record_id
+			return record_id
+		window = int((time.time() if now is None else now) // window_seconds)
+		result = int(
+			self._enqueue(
+				keys=[self.main_key, self._shed_key, *(f"{key}:{window}" for key, _limit in limits)],
+				args=[
+					_dumps(record),
+					-1 if self.max_backlog is None else self.max_backlog,
+					window_seconds,
+					*(limit for _key, limit in limits),
+				],
+			)
+		)
+		if result < 0:
+			raise RateLimited(limits[-result - 1][0])
+		return record_id if result else None
 
 	def enqueue_many(self, records: Iterable[dict]) -> list[str]:
 		"""Push many records with one LPUSH (for imports and tests, not the per-request path)."""

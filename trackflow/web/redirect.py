@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from trackflow import queues
 from trackflow.engine import redirect as engine
 from trackflow.engine.links import normalize_slug
+from trackflow.engine.queue import RateLimited
 from trackflow.engine.ratelimit import allow, client_key
 from trackflow.error_log import log_failure
 from trackflow.local_cache import cached, forget
@@ -50,14 +51,6 @@ def before_request():
 def respond(code: str, settings: engine.RedirectSettings) -> Response:
 	request = frappe.request
 	ip = frappe.local.request_ip
-	if not allow(
-		queues.limiter_connection(),
-		f"trackflow|{frappe.local.site}|redirect-limit|{client_key(ip)}",
-		PER_IP_PER_MINUTE,
-	):
-		return Response(
-			"Too many requests", status=429, headers={"Retry-After": "60", "Cache-Control": "no-store"}
-		)
 	facts = engine.RedirectRequest(
 		code=code,
 		method=request.method,
@@ -69,8 +62,17 @@ def respond(code: str, settings: engine.RedirectSettings) -> Response:
 		now=time.time(),
 	)
 	decision = engine.decide(cached_link(code), facts, settings)
-	if decision.click:
-		record_click(decision.click)
+	# The per-client limit is counted in the same Redis round trip as the click's push.
+	limit = (f"trackflow|{frappe.local.site}|redirect-limit|{client_key(ip)}", PER_IP_PER_MINUTE)
+	try:
+		if decision.click:
+			record_click(decision.click, limit)
+		elif not allow(queues.limiter_connection(), *limit):
+			raise RateLimited(limit[0])
+	except RateLimited:
+		return Response(
+			"Too many requests", status=429, headers={"Retry-After": "60", "Cache-Control": "no-store"}
+		)
 	if decision.status != 302:
 		response = Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
 	else:
@@ -91,11 +93,12 @@ def respond(code: str, settings: engine.RedirectSettings) -> Response:
 	return response
 
 
-def record_click(click: dict) -> None:
-	"""One push to the queue. While redis_queue is away the click is written directly (the slow path, the
-	same sink the drain uses) and counted; whatever fails there, the visitor still gets the redirect."""
+def record_click(click: dict, limit: tuple[str, int] | None = None) -> None:
+	"""One round trip to the queue (the rate limit counted with it; RateLimited when over). While
+	redis_queue is away the click is written directly (the slow path, the same sink the drain uses) and
+	counted, and the limit fails open; whatever fails there, the visitor still gets the redirect."""
 	try:
-		queues.enqueue("clicks", click)  # None: shed because the backlog is full (counted by the queue)
+		queues.enqueue("clicks", click, [limit] if limit else ())  # None: shed at the backlog cap (counted)
 		return
 	except redis.RedisError:
 		pass
