@@ -563,3 +563,13 @@ def test_guarded_newer_stdlib_and_helpers_pass(tmp_path):
 	assert checks.check_python_versions(root) == []
 	assert checks.check_desk_routes(root) == []
 	assert checks.check_query_field_strings(root) == []
+
+
+def test_a_guest_method_may_count_its_limits_in_its_queue_push(tmp_path):
+	own_limit = CLEAN_FILES["trackflow/api/links.py"].replace(
+		"@rate_limit(limit=100, seconds=60)\ndef collect() -> None:\n\treturn None",
+		'def collect() -> None:\n\tqueues.enqueue("collect", {}, [("key", 600)])',
+	)
+	assert "queues.enqueue" in own_limit
+	root = make_app(tmp_path, files={"trackflow/api/links.py": own_limit})
+	assert not [p for p in checks.check_whitelisted_methods(root) if "rate_limit" in p]
