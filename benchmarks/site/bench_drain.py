@@ -284,6 +284,8 @@ def timed_drain(stream: str) -> dict:
 
 def check_drained(stream: str, enqueued: int, result: dict) -> None:
 	"""Another process draining or clearing the same site's queue (a test run) would skew the figures."""
+	if result.get("dead_letters"):
+		print(f"{stream}: {result['dead_letters']:,} records set aside as dead letters")
 	if result["records"] != enqueued:
 		print(
 			f"WARNING: {stream}: {enqueued:,} enqueued but {result['records']:,} drained by this process "
@@ -291,10 +293,19 @@ def check_drained(stream: str, enqueued: int, result: dict) -> None:
 		)
 
 
-def bench_clicks(links: list[dict], n: int) -> dict:
+def poison(records: list[dict], every: int, spoil) -> list[dict]:
+	"""Every `every`-th record replaced by one the sink cannot store (`spoil(record)`): the drain's cost of
+	isolating bad records among good ones (0: none)."""
+	if not every:
+		return records
+	return [spoil(r) if i % every == every - 1 else r for i, r in enumerate(records)]
+
+
+def bench_clicks(links: list[dict], n: int, poison_every: int = 0) -> dict:
 	from trackflow.queues import get_queue
 
-	clicks = make_clicks(n, links)
+	# a visitor id longer than its column: refused by the guest boundary, so the record is a dead letter
+	clicks = poison(make_clicks(n, links), poison_every, lambda c: {**c, "visitor": "v" * 80})
 	rows_before = {d: count(d) for d in ("Click Event", "Touchpoint", "TrackFlow Visitor")}
 	started = time.perf_counter()
 	get_queue("clicks").enqueue_many(clicks)
@@ -361,11 +372,12 @@ def bench_deferred_insert(clicks: list[dict]) -> dict:
 	}
 
 
-def bench_collect(n: int) -> dict:
+def bench_collect(n: int, poison_every: int = 0) -> dict:
 	from trackflow.queues import get_queue
 
 	site_key = frappe.db.get_value("TrackFlow Site", SITE_NAME, "site_key")
 	records, events = make_collect_records(n, site_key)
+	records = poison(records, poison_every, lambda r: {**r, "body": r["body"][:-1]})  # JSON cut short
 	tables = ("TrackFlow Event", "TrackFlow Session", "TrackFlow Visitor", "Touchpoint")
 	rows_before = {d: count(d) for d in tables}
 	started = time.perf_counter()
@@ -431,7 +443,13 @@ def sql_cells(sql: dict, records: int) -> str:
 	return ", ".join(f"{k} {v * 1000 / max(1, records):,.0f}" for k, v in sql.items() if v)
 
 
-def run(clicks: int = 20000, collect: int = 10000, deferred: int | None = None, do_cleanup: bool = False):
+def run(
+	clicks: int = 20000,
+	collect: int = 10000,
+	deferred: int | None = None,
+	do_cleanup: bool = False,
+	poison_every: int = 0,
+):
 	links = setup()
 	print(f"# {datetime.now():%Y-%m-%d %H:%M:%S}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
 	print(f"# Frappe {frappe.__version__}, site {frappe.local.site}, {len(links)} bench links")
@@ -446,7 +464,7 @@ def run(clicks: int = 20000, collect: int = 10000, deferred: int | None = None, 
 	)
 	print("|---|---|---|---|---|---|")
 	if clicks:
-		c = bench_clicks(links, clicks)
+		c = bench_clicks(links, clicks, poison_every)
 		rows = ", ".join(f"{d} {n:,}" for d, n in c["rows"].items())
 		print(
 			f"| TrackFlow drain, clicks | {c['records']:,} | {rows} | {c['wall_seconds']:.2f} ({c['cpu_seconds']:.2f}) "
@@ -469,7 +487,7 @@ def run(clicks: int = 20000, collect: int = 10000, deferred: int | None = None, 
 			if d["other_queues"]:
 				print(f"note: other deferred_insert queues were present and drained too: {d['other_queues']}")
 	if collect:
-		r = bench_collect(collect)
+		r = bench_collect(collect, poison_every)
 		rows = ", ".join(f"{d} {n:,}" for d, n in r["rows"].items())
 		print(
 			f"\n| TrackFlow drain, collect | {r['records']:,} ({r['events']:,} events) | {rows} "
@@ -490,6 +508,9 @@ def main(argv=None):
 		"--deferred", type=int, default=None, help="clicks for deferred_insert (default: all)"
 	)
 	parser.add_argument("--cleanup", action="store_true", help="delete the bulk rows afterwards")
+	parser.add_argument(
+		"--poison", type=int, default=0, metavar="N", help="make every N-th record unstorable (dead letters)"
+	)
 	parser.add_argument("--cleanup-only", action="store_true")
 	args = parser.parse_args(argv)
 	os.chdir(args.sites_path)  # where bench console runs (logs, site paths)
@@ -499,7 +520,7 @@ def main(argv=None):
 		if args.cleanup_only:
 			print(f"rows left {cleanup()}")
 		else:
-			run(args.clicks, args.collect, args.deferred, args.cleanup)
+			run(args.clicks, args.collect, args.deferred, args.cleanup, args.poison)
 	finally:
 		frappe.destroy()
 

@@ -181,3 +181,47 @@ def test_per_client_limits_count_an_ipv6_client_by_its_64():
 	assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
 	assert client_key("::ffff:203.0.113.77") == "203.0.113.77"
 	assert client_key(None) == client_key("not an ip") == "-"
+
+
+@given(
+	st.lists(
+		st.tuples(
+			st.none()
+			| st.text(max_size=150)
+			| st.sampled_from(["https://a.example/x?y=1", "HTTP://A.example", "<b>"]),
+			st.none() | st.text(max_size=70) | st.just("f" * 32),
+			st.none() | st.text(max_size=600),
+			st.integers(0, 1),
+		),
+		min_size=1,
+		max_size=6,
+	)
+)
+def test_the_column_fast_path_gives_what_fitting_each_value_gives(rows):
+	fields = ["referrer", "visitor_id", "user_agent", "is_bot"]
+	columns = COLUMNS["Click Event"]
+	try:
+		expected = [
+			[
+				fit_value(columns[f], v, f"Click Event.{f}") if f in columns else v
+				for f, v in zip(fields, row, strict=True)
+			]
+			for row in rows
+		]
+	except ValidationError:
+		with pytest.raises(ValidationError):
+			fit_rows("Click Event", fields, rows)
+		return
+	assert fit_rows("Click Event", fields, rows) == expected
+
+
+@given(st.dictionaries(st.text(max_size=20), st.text(max_size=40) | st.integers() | st.none(), max_size=6))
+def test_json_fast_path_matches_the_slow_path(props):
+	from trackflow.engine.guest import inert_text
+
+	slow = json.dumps(
+		{inert_text(k): inert_text(v) if isinstance(v, str) else v for k, v in props.items()},
+		ensure_ascii=False,
+		separators=(",", ":"),
+	)
+	assert fit_value(Column(guest.JSON, 65535), props) == slow

@@ -23,8 +23,9 @@ JSON are refused with ValidationError, which the drain turns into a dead letter 
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 from trackflow.engine.errors import ValidationError
@@ -151,6 +152,8 @@ COLUMNS: Mapping[str, Mapping[str, Column]] = {
 	),
 }
 
+_NONE = type(None)
+_JSON_SCALARS = frozenset((str, int, float, bool, _NONE))
 _MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _AMPERSANDS = re.compile(r"&[^&]*")
 # C0/C1 controls (tab and newlines kept), zero-width and bidirectional controls, lone surrogates.
@@ -161,7 +164,12 @@ _URL_SCHEME = re.compile(r"[hH][tT][tT][pP][sS]?://")
 # What stays as is in a URL: printable ASCII except the characters that could end an attribute or start a
 # tag (and `%`, which is kept so existing escapes stay escapes); everything else is percent-encoded.
 _URL_SAFE = "!#$%&()*+,-./:;=?@[]^_{|}~"
-_KEY_FORBIDDEN = re.compile("[<>\x00-\x1f\x7f]")
+# What a key may not hold: markup, controls, zero-width and bidirectional characters, lone surrogates.
+_KEY_FORBIDDEN = re.compile(
+	"[<>\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]"
+)
+# The printable ASCII characters inert_url percent-encodes (everything else printable is URL-safe).
+_URL_UNSAFE = re.compile(r"[ \"'<>\\`]")
 
 
 def inert_text(value: str) -> str:
@@ -197,12 +205,6 @@ def _cut_url(value: str, length: int) -> str:
 	return value[:tail] if tail != -1 else value
 
 
-def inert_key(value: str, length: int, what: str) -> str:
-	if len(value) > length or _KEY_FORBIDDEN.search(value) or _INVISIBLE.search(value):
-		raise ValidationError(f"{what} is not a valid key")
-	return value
-
-
 def inert_json(value, length: int, what: str) -> str | None:
 	"""A flat mapping (or its JSON text) as compact JSON whose strings are inert text."""
 	if isinstance(value, str):
@@ -214,6 +216,19 @@ def inert_json(value, length: int, what: str) -> str | None:
 		return None
 	if not isinstance(value, Mapping):
 		raise ValidationError(f"{what} must be an object")
+	if all(type(item) in _JSON_SCALARS for item in value.values()) and all(type(k) is str for k in value):
+		text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+		# json escapes control characters as \\u00XX: such text takes the slow path too
+		if (
+			"<" not in text
+			and ">" not in text
+			and "&" not in text
+			and "\\u" not in text
+			and not _INVISIBLE.search(text)
+		):
+			if len(text) > length:
+				raise ValidationError(f"{what} longer than {length} characters")
+			return text  # nothing to neutralise: what the slow path below would give
 	clean = {
 		inert_text(str(k)): inert_text(v) if isinstance(v, str) else v
 		for k, v in value.items()
@@ -227,52 +242,128 @@ def inert_json(value, length: int, what: str) -> str | None:
 
 def fit_value(column: Column, value, what: str = "value"):
 	"""One value made inert and fitted to `column`; values that are not text pass unchanged."""
-	if column.kind == JSON:
-		return inert_json(value, column.length, what) if value not in (None, "") else None
-	if not isinstance(value, str):
+	return _fitter(column, what)(value)
+
+
+@lru_cache(maxsize=512)
+def _fitter(column: Column, what: str) -> Callable:
+	"""The function that fits values to `column` (built once per column: the drain calls it per cell).
+	Plain printable ASCII that needs no change takes a fast path; anything else goes through inert_*."""
+	kind, length = column.kind, column.length
+	if kind == JSON:
+		return lambda value: inert_json(value, length, what) if value not in (None, "") else None
+
+	if kind == KEY:
+
+		def fit_key(value):
+			if value.__class__ is str and (len(value) > length or _KEY_FORBIDDEN.search(value)):
+				raise ValidationError(f"{what} is not a valid key")
+			return value
+
+		return fit_key
+
+	if kind == URL:
+
+		def fit_url(value):
+			if value.__class__ is not str:
+				return value
+			if (
+				value.isascii()
+				and value.isprintable()
+				and _URL_SCHEME.match(value)
+				and not _URL_UNSAFE.search(value)
+			):
+				url = value  # what inert_url would return unchanged
+			else:
+				url = inert_url(value)
+				if url is None:
+					return None
+			return url if len(url) <= length else _cut_url(url, length)
+
+		return fit_url
+
+	def fit_text(value):
+		if value.__class__ is not str:
+			return value
+		if not (value.isascii() and value.isprintable()) or "<" in value or ">" in value or "&" in value:
+			value = inert_text(value)
+		if len(value) <= length:
+			return value
+		if kind == EMAIL:
+			raise ValidationError(f"{what} longer than {length} characters")
+		return value[:length]
+
+	return fit_text
+
+
+def _undeclared(what: str) -> Callable:
+	def passthrough(value):
+		if isinstance(value, str | Mapping):
+			raise ValidationError(f"{what} is not a declared guest column")
 		return value
-	if column.kind == URL:
-		url = inert_url(value)
-		return _cut_url(url, column.length) if url else None
-	if column.kind == KEY:
-		return inert_key(value, column.length, what)
-	value = inert_text(value)
-	if column.kind == EMAIL:
-		if len(value) > column.length:
-			raise ValidationError(f"{what} longer than {column.length} characters")
-		return value
-	return value[: column.length]
+
+	return passthrough
 
 
 def fit(doctype: str, row: Mapping[str, object]) -> dict:
 	"""`row` (column -> value) ready to store in `doctype`; ValidationError names what cannot be stored. A
 	text column the boundary does not know is refused: every guest column is declared in COLUMNS."""
-	columns = COLUMNS[doctype]
-	out = {}
-	for field, value in row.items():
-		column = columns.get(field)
-		if column is None:
-			if isinstance(value, str | Mapping):
-				raise ValidationError(f"{doctype}.{field} is not a declared guest column")
-			out[field] = value
-			continue
-		out[field] = fit_value(column, value, f"{doctype}.{field}")
-	return out
+	fitters = _row_fitters(doctype, tuple(row))
+	return {field: fit_one(value) for (field, value), fit_one in zip(row.items(), fitters, strict=True)}
 
 
 def fit_rows(doctype: str, fields: Sequence[str], rows: Iterable[Sequence]) -> list[list]:
-	"""`fit` for the drain's positional rows (one list of values per row, in `fields` order)."""
+	"""`fit` for the drain's positional rows (one list of values per row, in `fields` order).
+
+	Column by column: a column whose text all passes as is (the common case) is checked in one go at C
+	speed, on its values joined; only a column with something to change is fitted value by value."""
+	rows = list(rows)
+	if not rows:
+		return []
+	if any(len(row) != len(fields) for row in rows):
+		raise ValueError(f"{doctype}: every row needs {len(fields)} values")
 	columns = COLUMNS[doctype]
-	plan = [(columns.get(field), f"{doctype}.{field}") for field in fields]
-	out = []
-	for row in rows:
-		fitted = []
-		for (column, what), value in zip(plan, row, strict=True):
-			if column is None:
-				if isinstance(value, str | Mapping):
-					raise ValidationError(f"{what} is not a declared guest column")
-				fitted.append(value)
-			else:
-				fitted.append(fit_value(column, value, what))
-		out.append(fitted)
-	return out
+	by_column = list(zip(*rows, strict=True))
+	for index, field in enumerate(fields):
+		column = columns.get(field)
+		if column is None:
+			if not any(issubclass(kind, str | Mapping) for kind in set(map(type, by_column[index]))):
+				continue  # dates, numbers, None: not guest text
+		elif _passes_as_is(column, by_column[index]):
+			continue
+		fit_one = _row_fitters(doctype, (field,))[0]
+		by_column[index] = list(map(fit_one, by_column[index]))
+	return [list(row) for row in zip(*by_column, strict=True)]
+
+
+def _passes_as_is(column: Column, values: Sequence) -> bool:
+	"""True when fitting would leave every value of the column unchanged and raise nothing."""
+	kinds = set(map(type, values))
+	if column.kind == JSON or not kinds <= {str, _NONE}:
+		return kinds <= {_NONE}
+	texts = list(filter(None, values)) if _NONE in kinds else values
+	if not texts:
+		return True
+	if max(map(len, texts)) > column.length:
+		return False
+	joined = "".join(texts)
+	if column.kind == KEY:
+		return not _KEY_FORBIDDEN.search(joined)
+	if not (joined.isascii() and joined.isprintable()):
+		return False
+	if column.kind == URL:
+		return not _URL_UNSAFE.search(joined) and all(
+			text.startswith(("https://", "http://")) for text in texts
+		)
+	return "<" not in joined and ">" not in joined and "&" not in joined
+
+
+@lru_cache(maxsize=256)
+def _row_fitters(doctype: str, fields: tuple[str, ...]) -> tuple[Callable, ...]:
+	columns = COLUMNS[doctype]
+	return tuple(
+		_fitter(columns[field], f"{doctype}.{field}")
+		if field in columns
+		else _undeclared(f"{doctype}.{field}")
+		for field in fields
+	)
