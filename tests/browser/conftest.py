@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,7 +55,9 @@ class Collector:
 
 	def __init__(self):
 		self.requests: list[dict] = []
-		self.fail_next = 0  # answer this many collect requests with 503
+		self.fail_next = 0  # answer this many collect requests with fail_status
+		self.fail_status = 503  # 0: close the connection without an answer (a network error)
+		self.retry_after: str | None = None  # the Retry-After header of a failed answer
 		self.script = SCRIPT.read_bytes()
 		self.lock = threading.Lock()
 
@@ -78,6 +81,10 @@ class Collector:
 	def wait_events(self, count: int, type_: str | None = None, timeout: float = 5.0) -> list[dict]:
 		self.wait(lambda c: len(c.events(type_)) >= count, timeout, f"{count} {type_ or ''} events")
 		return self.events(type_)
+
+	def statuses(self) -> list[int]:
+		with self.lock:
+			return [r["status"] for r in self.requests]
 
 
 class Pages:
@@ -105,8 +112,8 @@ def _collector_handler(collector: Collector):
 		def do_POST(self):
 			body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
 			with collector.lock:
-				status = 503 if collector.fail_next > 0 else 204
-				if status == 503:
+				status = collector.fail_status if collector.fail_next > 0 else 204
+				if status != 204:
 					collector.fail_next -= 1
 				collector.requests.append(
 					{
@@ -120,8 +127,16 @@ def _collector_handler(collector: Collector):
 						"at": time.monotonic(),
 					}
 				)
+			if not status:
+				self.close_connection = True
+				self.connection.shutdown(socket.SHUT_RDWR)
+				return
 			self.send_response(status)
 			self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+			# what the real endpoint must send too, for the script to read Retry-After cross-origin
+			self.send_header("Access-Control-Expose-Headers", "Retry-After")
+			if status != 204 and collector.retry_after is not None:
+				self.send_header("Retry-After", collector.retry_after)
 			self.send_header("Content-Length", "0")
 			self.end_headers()
 
@@ -200,6 +215,8 @@ class Harness:
 		self.collector: Collector = servers["collector"]
 		self.collector.requests.clear()
 		self.collector.fail_next = 0
+		self.collector.fail_status = 503
+		self.collector.retry_after = None
 		self.pages: Pages = servers["pages"]
 		self.pages.pages.clear()
 		self.crm_origin = servers["crm_origin"]

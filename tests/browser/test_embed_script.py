@@ -1,6 +1,7 @@
 """The embed script in real headless Chromium against a page origin and a recording CRM origin."""
 
 import gzip
+import json
 import re
 import time
 
@@ -241,6 +242,31 @@ def test_event_conversion_and_identify_calls(tf):
 	assert identify["traits"] == {"email": "Ada@Example.COM", "name": "Ada", "phone": "+442079460958"}
 
 
+def test_identify_sends_the_backends_signature_and_no_email_the_server_would_refuse(tf):
+	signature = "ab" * 32
+	tf.goto(tf.add_page("/signed"))
+	tf.page.evaluate(
+		f"""() => {{
+		trackflow('identify', {{email: 'ada@example.com', signature: '{signature}'}});
+		trackflow('identify', {{email: 'bob@example.com', signature: 'not-hex'}});
+		trackflow('identify', {{name: 'No Email', signature: '{signature}'}});
+		trackflow('identify', {{email: 'a'.repeat(150) + '@example.com', name: 'Long'}});
+		trackflow('identify');
+	}}"""
+	)
+	tf.flush()
+	tf.collector.wait_events(4, "identify")
+	traits = [e["traits"] for e in tf.collector.events("identify")]
+	assert traits == [
+		{"email": "ada@example.com", "signature": signature},
+		{"email": "bob@example.com"},
+		{"name": "No Email"},
+		{"name": "Long"},
+	]
+	for request in tf.collector.requests:  # and the server takes every batch
+		parse_collect(request["body"], now=time.time())
+
+
 def test_events_are_batched_and_large_bursts_split(tf):
 	tf.goto(tf.add_page("/burst"))
 	tf.collector.wait_events(2)
@@ -272,7 +298,9 @@ def test_visibilitychange_hidden_flushes_at_once(tf):
 		window.fetch = (...args) => { calls.push(args[1].body); return real(...args); };
 		trackflow('event', 'hidden-soon');
 		const before = calls.length;
+		// what a browser does when the tab is hidden: both properties change (the script reads `hidden`)
 		Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+		Object.defineProperty(document, 'hidden', {value: true, configurable: true});
 		document.dispatchEvent(new Event('visibilitychange'));
 		return [before, calls.length, calls[0]];
 	}"""
@@ -281,21 +309,130 @@ def test_visibilitychange_hidden_flushes_at_once(tf):
 	assert '"hidden-soon"' in calls[2]
 
 
-def test_failed_delivery_is_retried_once(tf):
+STORED = "JSON.parse(sessionStorage._tf_o || '[]')"  # the batches the script keeps for a resend
+
+
+def delivered_ids(tf) -> list[str]:
+	return [e["id"] for e in tf.collector.events()]
+
+
+def test_failed_delivery_is_retried_until_delivered(tf):
 	tf.allowed_console = ("503",)
 	tf.collector.fail_next = 1
 	tf.goto(tf.add_page("/retry"))
-	tf.collector.wait_events(2, timeout=6)
-	statuses = [r["status"] for r in tf.collector.requests]
-	assert statuses == [503, 204]
+	tf.collector.wait_events(2, timeout=20)
+	assert tf.collector.statuses() == [503, 204]
 	assert tf.collector.requests[0]["body"] == tf.collector.requests[1]["body"]
 
-	tf.collector.fail_next = 2
+	tf.collector.fail_next = 2  # the send and the first resend fail: kept, backed off, resent again
 	tf.page.evaluate("trackflow('event', 'twice-failed')")
 	tf.flush()
-	tf.collector.wait(lambda c: len(c.requests) == 4, what="the retry")
-	time.sleep(1.8)
-	assert [r["status"] for r in tf.collector.requests] == [503, 204, 503, 503]  # one retry, then given up
+	tf.collector.wait_events(1, "event", timeout=20)
+	assert tf.collector.statuses() == [503, 204, 503, 503, 204]
+	assert len({r["body"] for r in tf.collector.requests[2:]}) == 1
+	first, second, third = (r["at"] for r in tf.collector.requests[2:])
+	assert third - second > second - first > 0.9  # backoff: 1 s, then 2 s
+	assert len(delivered_ids(tf)) == len(set(delivered_ids(tf))) == 3
+	tf.page.wait_for_function(f"{STORED}.length == 0")
+
+
+def test_batches_kept_through_a_503_are_delivered_once_the_endpoint_is_back(tf):
+	tf.allowed_console = ("503",)
+	tf.collector.fail_next = 10**6  # the Redis queue is down
+	tf.collector.retry_after = "3"
+	tf.goto(tf.add_page("/down"))
+	tf.page.evaluate("trackflow('event', 'while-down', {n: 1})")
+	tf.flush()
+	tf.collector.wait(lambda c: len(c.requests) >= 2, timeout=20, what="two refused batches")
+	refused = [r["body"] for r in tf.collector.requests[:2]]
+	tf.page.wait_for_function(f"{STORED}.length == 2", timeout=20_000)
+	assert sorted(tf.page.evaluate(STORED)) == sorted(b.decode() for b in refused)
+
+	tf.collector.fail_next = 0  # back up
+	events = tf.collector.wait_events(3, timeout=20)
+	assert [e["type"] for e in events if e["type"] != "event"] == ["session_start", "pageview"]
+	delivered = [r for r in tf.collector.requests if r["status"] == 204]
+	assert sorted(r["body"] for r in delivered) == sorted(refused)  # resent as they were
+	# Retry-After: 3 wins over the 1 s backoff of the first failure
+	assert min(r["at"] for r in tf.collector.requests[2:]) - tf.collector.requests[0]["at"] > 2.8
+	tf.page.wait_for_function(f"{STORED}.length == 0", timeout=20_000)
+	tf.page.evaluate("trackflow('event', 'after')")
+	tf.flush()
+	tf.collector.wait_events(2, "event", timeout=20)
+	ids = delivered_ids(tf)
+	assert len(ids) == len(set(ids)) == 4  # each event exactly once
+
+
+def test_a_network_error_is_retried_too(tf):
+	tf.allowed_console = ("ERR_",)
+	tf.collector.fail_status = 0  # the connection is closed without an answer
+	tf.collector.fail_next = 1
+	tf.goto(tf.add_page("/network"))
+	tf.collector.wait_events(2, timeout=20)
+	assert tf.collector.statuses() == [0, 204]
+	assert tf.collector.requests[0]["body"] == tf.collector.requests[1]["body"]
+
+
+def test_a_batch_refused_with_another_4xx_is_dropped(tf):
+	tf.allowed_console = ("400",)
+	tf.collector.fail_status = 400
+	tf.collector.fail_next = 1
+	tf.goto(tf.add_page("/invalid"))
+	tf.collector.wait(lambda c: len(c.requests) == 1, timeout=20, what="the refused batch")
+	tf.page.evaluate("trackflow('event', 'next')")
+	tf.flush()
+	tf.collector.wait_events(1, "event", timeout=20)
+	time.sleep(1.5)  # no resend comes (one would come after 1 s)
+	assert tf.collector.statuses() == [400, 204]
+	assert tf.page.evaluate(f"{STORED}.length") == 0
+
+
+def test_batches_unsent_when_the_page_navigates_are_sent_by_the_next_page(tf):
+	tf.allowed_console = ("503",)
+	tf.collector.fail_next = 10**6
+	tf.collector.retry_after = "60"  # this page would wait a minute before its own resend
+	tf.goto(tf.add_page("/before"))
+	tf.page.evaluate("trackflow('event', 'unsent')")
+	tf.flush()
+	tf.page.wait_for_function(f"{STORED}.length == 2", timeout=20_000)
+	stored = tf.page.evaluate(STORED)
+	unsent = {e["id"] for body in stored for e in json.loads(body)["events"]}
+	assert len(unsent) == 3
+
+	tf.collector.fail_next = 0
+	left = time.monotonic()
+	tf.goto(tf.add_page("/after"))  # the same tab: its sessionStorage carries the batches over
+	tf.collector.wait(
+		lambda c: unsent <= set(delivered_ids(tf)) and len(c.events("pageview")) == 2,
+		timeout=20,
+		what="the unsent events and the second page view",
+	)
+	resent = [r for r in tf.collector.requests if r["status"] == 204 and r["body"].decode() in stored]
+	assert len(resent) == 2 and all(r["at"] > left for r in resent)
+	assert [e["url"] for e in tf.collector.events("pageview")] == [
+		tf.site_origin + "/before",
+		tf.site_origin + "/after",
+	]
+	tf.page.wait_for_function(f"{STORED}.length == 0", timeout=20_000)
+	ids = delivered_ids(tf)
+	assert len(ids) == len(set(ids)) == 4
+
+
+def test_batches_are_sized_in_utf8_bytes(tf):
+	tf.goto(tf.add_page("/utf8"))
+	tf.collector.wait_events(2)
+	# 40 events of about 1.7 KB of UTF-8 each, but only 0.7 K JavaScript characters
+	tf.page.evaluate("for (let i = 0; i < 40; i++) trackflow('event', 'euro' + i, {text: '€'.repeat(500)})")
+	tf.flush()
+	events = tf.collector.wait_events(40, "event", timeout=20)
+	assert sorted(e["name"] for e in events) == sorted(f"euro{i}" for i in range(40))
+	assert all(e["props"]["text"] == "€" * 500 for e in events)
+	ids = delivered_ids(tf)
+	assert len(ids) == len(set(ids)) == 42
+	bodies = [r["body"] for r in tf.collector.requests[1:] if r["status"] == 204]
+	assert all(len(b) <= 32768 for b in bodies)
+	assert len(bodies) >= 3 and max(len(b) for b in bodies) > 30000  # full batches, not 20 events each
+	assert max(len(b.decode()) for b in bodies) < 32768 / 2  # what a length in characters would have measured
 
 
 def test_opt_in_consent_holds_everything_until_granted(tf):

@@ -577,6 +577,8 @@ def cors_headers(origin: str) -> dict[str, str]:
 		"Access-Control-Allow-Methods": "POST, OPTIONS",
 		"Access-Control-Allow-Headers": "Content-Type",
 		"Access-Control-Max-Age": "86400",
+		# the embed script reads Retry-After on 503/429 to time its resend (a CORS response hides it else)
+		"Access-Control-Expose-Headers": "Retry-After",
 		"Vary": "Origin",
 	}
 
