@@ -190,6 +190,9 @@ class UserAgentInfo:
 	device_type: str  # desktop, mobile, tablet, bot or other
 
 
+# A user agent not parsed (the redirect's direct write while Redis is away): families left empty.
+UNKNOWN_AGENT = UserAgentInfo(None, None, None, None, "other")
+
 _TABLET = re.compile(r"iPad|Tablet|Kindle|Silk/|PlayBook|Nexus (7|9|10)\b", re.IGNORECASE)
 _MOBILE_OS = {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS", "HarmonyOS"}
 

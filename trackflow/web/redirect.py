@@ -105,7 +105,7 @@ def record_click(click: dict, limit: tuple[str, int] | None = None) -> None:
 	from trackflow.drain import count_direct_write, store_clicks
 
 	try:
-		store_clicks([click])
+		store_clicks([click], parse_agents=False)
 		count_direct_write()
 		frappe.db.commit()
 	except Exception as error:
