@@ -161,9 +161,20 @@ def ensure_attribution_models():
 def ensure_settings_defaults():
 	"""Fill settings that are still empty: JSON defaults, then the CRM status mapping. Saves only on change."""
 	settings = frappe.get_single("TrackFlow Settings")
+	# A field added by an upgrade has no row in tabSingles yet; Frappe loads a missing Check as 0, so the
+	# stored rows, not the loaded values, say what was never set.
+	singles = frappe.qb.DocType("Singles")
+	stored = set(
+		frappe.qb.from_(singles)
+		.select(singles.field)
+		.where(singles.doctype == "TrackFlow Settings")
+		.run(pluck=True)
+	)
 	changed = False
 	for df in settings.meta.fields:
-		if df.default is not None and settings.get(df.fieldname) in (None, ""):
+		if df.default is not None and (
+			settings.get(df.fieldname) in (None, "") or df.fieldname not in stored
+		):
 			settings.set(df.fieldname, df.default)
 			changed = True
 

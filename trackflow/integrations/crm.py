@@ -10,6 +10,7 @@ import frappe
 from frappe.query_builder.functions import Concat
 from frappe.utils import add_days, get_datetime, get_system_timezone, getdate, now_datetime
 
+from trackflow.engine import guest, lead_sources
 from trackflow.engine import identity as identity_rules
 from trackflow.engine.conversions import deal_fields
 from trackflow.error_log import log_failure
@@ -118,6 +119,62 @@ def lead_created(lead):
 		source_name=lead.name,
 	)
 	stitch_visitors(lead)
+	settings = get_settings()
+	if settings.lead_form_touches:
+		record_lead_form_touch(lead)
+	if settings.fill_crm_lead_source and not lead.get("source"):
+		fill_lead_source(lead)
+
+
+def record_lead_form_touch(lead) -> None:
+	"""A lead from CRM's Facebook lead sync (facebook_lead_id, CRM 1.56+) gets its lead ad as a touch, named
+	after the lead so a second call adds nothing; the Link Campaign that names the form gets the credit."""
+	form_id = lead.get("facebook_form_id")
+	form_name = (
+		frappe.db.get_value("Facebook Lead Form", form_id, "form_name")
+		if form_id and frappe.db.exists("DocType", "Facebook Lead Form")
+		else None
+	)
+	touch = lead_sources.lead_form_touch(lead.get("facebook_lead_id"), form_id, form_name)
+	name = f"lead-form-{lead.name}"
+	if not touch or frappe.db.exists("Touchpoint", name):
+		return
+	campaigns = frappe.get_all("Link Campaign", fields=["name", "campaign_name", "utm_campaign"])
+	frappe.get_doc(
+		{
+			"doctype": "Touchpoint",
+			"occurred_at": not_after_now(lead.creation),
+			"touch_type": "lead_form",
+			"crm_lead": lead.name,
+			"link_campaign": lead_sources.campaign_for_form(form_id, form_name, campaigns),
+			**guest.fit("Touchpoint", touch),
+		}
+	).insert(ignore_permissions=True, set_name=name)
+
+
+def fill_lead_source(lead) -> None:
+	"""CRM's Source of a new lead that has none: the CRM Lead Source of its first touch's channel (created
+	when missing), written without a modified stamp: it is TrackFlow's, not a user's edit."""
+	visitors = frappe.get_all("TrackFlow Visitor", {"crm_lead": lead.name}, pluck="name")
+	touchpoint = frappe.qb.DocType("Touchpoint")
+	owned = touchpoint.crm_lead == lead.name
+	if visitors:
+		owned = owned | touchpoint.visitor.isin(visitors)
+	first = (
+		frappe.qb.from_(touchpoint)
+		.select(touchpoint.channel)
+		.where(owned)
+		.orderby(touchpoint.occurred_at)
+		.limit(1)
+		.run(pluck=True)
+	)
+	source = lead_sources.crm_source_for(first[0] if first else None)
+	if not source:
+		return
+	if not frappe.db.exists("CRM Lead Source", source):
+		frappe.get_doc({"doctype": "CRM Lead Source", "source_name": source}).insert(ignore_permissions=True)
+	frappe.db.set_value("CRM Lead", lead.name, "source", source, update_modified=False)
+	lead.source = source
 
 
 def lead_changed(lead):

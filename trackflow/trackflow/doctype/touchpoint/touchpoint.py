@@ -43,7 +43,7 @@ class Touchpoint(Document):
 		session: DF.Link | None
 		source: DF.Data | None
 		term: DF.Data | None
-		touch_type: DF.Literal["", "session", "click", "offline", "import"]
+		touch_type: DF.Literal["", "session", "click", "offline", "import", "lead_form"]
 		tracked_link: DF.Link | None
 		visitor: DF.Link | None
 	# end: auto-generated types

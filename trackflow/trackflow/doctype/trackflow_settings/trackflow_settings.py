@@ -35,11 +35,13 @@ class TrackFlowSettings(Document):
 		direct_click_writes: DF.Int
 		enabled: DF.Check
 		event_retention_days: DF.Int
+		fill_crm_lead_source: DF.Check
 		forwarding_max_attempts: DF.Int
 		honour_do_not_track: DF.Check
 		hot_threshold: DF.Int
 		ipv4_prefix_length: DF.Int
 		ipv6_prefix_length: DF.Int
+		lead_form_touches: DF.Check
 		lost_deal_statuses: DF.TableMultiSelect[TrackFlowDealStatus]
 		own_domains: DF.SmallText | None
 		qualified_lead_statuses: DF.TableMultiSelect[TrackFlowLeadStatus]
