@@ -236,3 +236,30 @@ class TestCrmLeadSources(TrackFlowTestCase):
 				"TrackFlow Settings", "fill_crm_lead_source", settings.fill_crm_lead_source
 			)
 			frappe.clear_document_cache("TrackFlow Settings", "TrackFlow Settings")
+
+
+class TestFunnelOnEveryCrm(TrackFlowTestCase):
+	def test_overall_conversion_equals_the_leads_that_reached_a_deal(self):
+		from crm.fcrm.doctype.crm_lead.crm_lead import convert_to_deal
+
+		from trackflow.trackflow.report.lead_lifecycle_funnel import lead_lifecycle_funnel as funnel_report
+
+		campaign = frappe.get_doc(
+			{
+				"doctype": "Link Campaign",
+				"campaign_name": f"Funnel {secrets.token_hex(3)}",
+				"status": "Active",
+			}
+		).insert()
+		leads = [make_lead() for _ in range(4)]
+		for lead in leads:
+			frappe.db.set_value(
+				"CRM Lead", lead.name, {"tf_first_touch_campaign": campaign.name}, update_modified=False
+			)
+		convert_to_deal(leads[0].name)  # CRM sets the lead to its Qualified status and makes the deal
+		filters = {"from_date": add_to_date(now_datetime(), days=-1).date(), "to_date": now_datetime().date()}
+		*_rest, summary = funnel_report.execute({**filters, "campaign": campaign.name})
+		values = {s["label"]: s["value"] for s in summary}
+		with_deal = frappe.db.count("CRM Deal", {"lead": ("in", [lead.name for lead in leads])})
+		self.assertEqual((values["Leads"], with_deal), (4, 1))
+		self.assertAlmostEqual(values["Overall Conversion"], with_deal / 4 * 100)
