@@ -48,6 +48,9 @@ def drain_command(context, stream: str, max_seconds: float):
 			backlog = get_queue(name).backlog()
 			with click.progressbar(length=backlog, label=f"Draining {name} ({backlog} queued)") as bar:
 				stats = drain_stream(name, max_seconds=max_seconds, progress=bar.update)
+			if stats.get("skipped"):
+				click.echo(f"{name}: not drained now: {stats['skipped']}")
+				continue
 			click.echo(
 				f"{name}: {stats['records']} records in {stats['batches']} batches, {stats['seconds']} s"
 				f" ({stats['recovered']} recovered from dead workers, {stats['remaining']} left,"

@@ -103,20 +103,28 @@ doc_events = {
 # ---------------
 scheduler_events = {
 	"cron": {
-		# drain the click and collect queues into the database (deduplicated: one drain per stream)
+		# drain the click and collect queues into the database (one drain per stream at a time)
 		"* * * * *": ["trackflow.tasks.drain_queues"],
 		# send due conversion deliveries to Meta / GA4 (retries wait for their next attempt time)
 		"*/5 * * * *": ["trackflow.forwarding.send_due_deliveries"],
 	},
-	"hourly": [
-		# conversions a failed CRM handler missed, attribution pending or due for a retry, exact counters
-		"trackflow.tasks.hourly",
-		# fold the click rollup's per-batch delta rows into one row per link and day (its own job)
+	# Each step its own scheduled job (its own log and last run in `trackflow stats`): one that fails stops
+	# nothing else. Every sweep guards each record.
+	"hourly_long": [
+		# conversions a failed CRM handler missed
+		"trackflow.integrations.crm.catch_up",
+		# attribution pending or due for a retry
+		"trackflow.ledger.retry_failed",
+		# exact link and campaign counters
+		"trackflow.maintenance.refresh_counters",
+		# fold the click rollup's per-batch delta rows into one row per link and day
 		"trackflow.drain.fold_click_rollup",
 	],
-	"daily": [
-		# refit Markov/Shapley, decay lead scores, purge by retention, expire links
-		"trackflow.tasks.daily",
+	"daily_long": [
+		"trackflow.ledger.fit_models",  # refit Markov and Shapley
+		"trackflow.maintenance.decay_scores",
+		"trackflow.maintenance.purge",  # retention
+		"trackflow.maintenance.expire_links",
 	],
 }
 

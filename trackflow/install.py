@@ -65,6 +65,12 @@ def before_uninstall():
 	remove_custom_fields()
 	remove_form_scripts()
 	remove_currency_permissions()
+	remove_scheduled_jobs()
+
+
+def remove_scheduled_jobs():
+	"""TrackFlow's Scheduled Job Types: left behind, they would fail every run until the next migrate."""
+	frappe.db.delete("Scheduled Job Type", {"method": ("like", "trackflow.%")})
 
 
 def ensure_roles():

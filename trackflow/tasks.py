@@ -1,4 +1,5 @@
-"""Scheduled jobs: thin wrappers that put engine work on Frappe's queues for the current site."""
+"""The drain jobs: move each stream's queued records into the database (the rest of the schedule is in
+hooks.py, one entry per step)."""
 
 import frappe
 import pymysql
@@ -11,32 +12,7 @@ from trackflow.queues import STREAMS, Stream, get_queue
 SINKS = {"clicks": store_clicks, "collect": store_collected}
 DRAIN_SECONDS = 240  # well inside the long queue's timeout; the next run (or a continuation) goes on
 DRAIN_BATCH = 1000
-
-
-def hourly():
-	"""Catch up conversions CRM handlers could not record, (re)attribute what is pending or due, and
-	recount link and campaign counters exactly."""
-	from trackflow.integrations.crm import catch_up
-	from trackflow.ledger import retry_failed
-	from trackflow.maintenance import refresh_counters
-
-	catch_up()
-	retry_failed()
-	refresh_counters()
-
-
-def daily():
-	"""Refit the data-driven models, let lead scores decay, purge by retention, expire links. Each step is
-	its own job on the long queue (deduplicated), so one failing step does not stop the others."""
-	for method in (
-		"trackflow.ledger.fit_models",
-		"trackflow.maintenance.decay_scores",
-		"trackflow.maintenance.purge",
-		"trackflow.maintenance.expire_links",
-	):
-		frappe.enqueue(
-			method, queue="long", job_id=f"trackflow-daily-{method.rsplit('.', 1)[1]}", deduplicate=True
-		)
+LOCK_MARGIN_SECONDS = 120  # a batch started just before the budget ends still finishes under the lock
 
 
 def drain_queues():
@@ -73,9 +49,18 @@ def drain(stream: Stream, max_seconds: float = DRAIN_SECONDS, progress=None) -> 
 		if progress:
 			progress(len(batch))
 
-	stats = get_queue(stream).drain_all(
-		commit_batch, max_seconds=max_seconds, batch_size=DRAIN_BATCH, is_transient=is_transient
-	)
+	queue = get_queue(stream)
+	# One drain per stream at a time (the continuation job has its own job id, so RQ's deduplication alone
+	# would let two overlap); the lock outlives the drain's own time budget and expires with a dead worker.
+	token = queue.lock(max_seconds + LOCK_MARGIN_SECONDS)
+	if not token:
+		return {"stream": stream, "records": 0, "skipped": "another drain of this stream is running"}
+	try:
+		stats = queue.drain_all(
+			commit_batch, max_seconds=max_seconds, batch_size=DRAIN_BATCH, is_transient=is_transient
+		)
+	finally:
+		queue.unlock(token)
 	if stats.remaining and not progress:
 		# Still a backlog after the time budget: continue in another job rather than wait for the minute.
 		enqueue_drain(stream, job_id=f"trackflow-drain-{stream}-more")

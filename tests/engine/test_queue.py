@@ -474,3 +474,17 @@ def test_enqueue_counts_rate_limits_in_the_same_round_trip(client, prefix):
 	assert queue.backlog() == 5  # nothing pushed for a refused request
 	assert queue.enqueue({"n": 7}, limits, now=now + 60)  # a new window
 	assert 0 < client.ttl(f"{prefix}:client:1.2.3.4:{int(now // 60)}") <= 61
+
+
+def test_one_drain_per_stream_holds_the_lock_until_it_gives_it_back_or_dies(client, prefix):
+	queue = RedisQueue(client, "clicks", prefix=prefix)
+	other = RedisQueue(client, "clicks", prefix=prefix, worker_id="other")
+	token = queue.lock(ttl_seconds=30)
+	assert token and other.lock(ttl_seconds=30) is None
+	other.unlock("not-the-token")  # only the holder can give it back
+	assert other.lock(ttl_seconds=30) is None
+	queue.unlock(token)
+	token = other.lock(ttl_seconds=0.05)
+	assert token
+	time.sleep(0.2)  # the holder died: its lock expires
+	assert queue.lock(ttl_seconds=30)

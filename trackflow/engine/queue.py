@@ -210,6 +210,9 @@ class RedisQueue:
 		self._enqueue = client.register_script(_ENQUEUE)
 		self._bury = client.register_script(_BURY)
 		self._replay = client.register_script(_REPLAY)
+		self._unlock = client.register_script(
+			"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+		)
 
 	@property
 	def worker_id(self) -> str:
@@ -533,10 +536,28 @@ class RedisQueue:
 		pipe.srem(self.workers_key, self.worker_id)
 		pipe.execute()
 
+	# --- one drain at a time ---------------------------------------------------------------------------
+
+	def lock(self, ttl_seconds: float) -> str | None:
+		"""Take the stream's drain lock for at most `ttl_seconds` (it expires with a worker that died
+		holding it); returns its token, or None while another drain holds it."""
+		token = secrets.token_hex(8)
+		if self.client.set(self._lock_key, token, nx=True, px=max(1, int(ttl_seconds * 1000))):
+			return token
+		return None
+
+	def unlock(self, token: str) -> None:
+		"""Give the lock back, if it is still this holder's (an expired lock may be someone else's now)."""
+		self._unlock(keys=[self._lock_key], args=[token])
+
+	@property
+	def _lock_key(self) -> str:
+		return f"{self._base}:lock"
+
 	def clear(self) -> None:
 		"""Delete every key of this stream (tests and uninstall)."""
 		keys = [self.main_key, self.workers_key, self.dead_key, self._dead_reasons_key]
-		keys += [self._dead_dropped_key, self._shed_key]
+		keys += [self._dead_dropped_key, self._shed_key, self._lock_key]
 		for worker in self._workers():
 			keys += [self.processing_key(worker), self.heartbeat_key(worker)]
 		self.client.delete(*keys)
