@@ -61,7 +61,7 @@ def get_visitor_journey(visitor: str) -> dict:
 	return {
 		"doc": visitor,
 		"crm_lead": doc.crm_lead,
-		"journey": [_touch(t, {}) for t in touches],
+		"journey": [_touch(t, {}, _unverified_visitors({visitor})) for t in touches],
 		"sessions": sessions,
 	}
 
@@ -122,10 +122,11 @@ def _attribution(doctype: str, name: str, conversions: list[dict], chosen, model
 			.run(as_dict=True)
 		)
 	milestones = _milestones(chosen)
+	unverified = _unverified_visitors({t.visitor for t in touches if t.visitor})
 	return {
 		"doc": name,
 		"currency": chosen.currency if chosen else frappe.db.get_default("currency"),
-		"journey": [_touch(t, milestones) for t in touches],
+		"journey": [_touch(t, milestones, unverified) for t in touches],
 		"conversions": conversions,
 		"models": _models(chosen, model) if chosen else [],
 	}
@@ -145,8 +146,23 @@ def _milestones(conversion) -> dict[str, list[str]]:
 	return {t.id: sorted(t.milestones) for t in touches if t.milestones}
 
 
-def _touch(row, milestones: dict) -> dict:
+def _unverified_visitors(visitors: set[str]) -> set[str]:
+	"""The visitors whose link to the lead rests on an unverified identify (engine.identity: the first
+	claim of an email a lead was then created with); the journey marks their touches."""
+	if not visitors:
+		return set()
+	return set(
+		frappe.get_all(
+			"TrackFlow Visitor",
+			{"name": ("in", sorted(visitors)), "identity_verified": 0, "email": ("is", "set")},
+			pluck="name",
+		)
+	)
+
+
+def _touch(row, milestones: dict, unverified: set[str] = frozenset()) -> dict:
 	return {
+		"unverified_identity": row.visitor in unverified,
 		"touchpoint": row.name,
 		"occurred_at": row.occurred_at,
 		"channel": row.channel,

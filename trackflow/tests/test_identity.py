@@ -101,6 +101,20 @@ class TestIdentity(TrackFlowTestCase):
 		lead = make_lead(email)
 		self.assertEqual(self.visitor(first).crm_lead, lead.name)
 		self.assertIsNone(self.visitor(second).crm_lead)
+		# the journey shows that this browser's link rests on an unverified claim
+		from trackflow.api.attribution import get_lead_journey
+
+		frappe.get_doc(
+			{
+				"doctype": "Touchpoint",
+				"occurred_at": add_to_date(now_datetime(), minutes=-6),
+				"touch_type": "session",
+				"channel": "referral",
+				"visitor": first,
+			}
+		).insert()
+		journey = get_lead_journey(lead.name)["journey"]
+		self.assertTrue(journey and all(touch["unverified_identity"] for touch in journey))
 
 	def test_a_claim_older_than_the_window_links_nothing(self):
 		email = new_email()

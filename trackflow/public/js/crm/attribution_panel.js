@@ -106,7 +106,9 @@ function trackflowAttributionHtml(data) {
 			trackflowEscape(trackflowLabel(touch.channel)),
 			trackflowEscape([touch.source, touch.medium].filter(Boolean).join(" / ")),
 			trackflowCampaign(touch),
-			(touch.milestones || []).map((milestone) => trackflowBadge(trackflowMilestone(milestone))).join(""),
+			(touch.milestones || []).map((milestone) => trackflowBadge(trackflowMilestone(milestone))).join("") +
+				// a touch of a browser that only claimed the lead's email (an unsigned identify)
+				(touch.unverified_identity ? trackflowBadge(trackflowText("Unverified identity")) : ""),
 		])
 	);
 
