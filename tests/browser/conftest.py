@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -55,6 +56,8 @@ class Collector:
 
 	def __init__(self):
 		self.requests: list[dict] = []
+		self.stale: list[dict] = []  # requests carrying another test's site key
+		self.site_key = SITE_KEY
 		self.fail_next = 0  # answer this many collect requests with fail_status
 		self.fail_status = 503  # 0: close the connection without an answer (a network error)
 		self.retry_after: str | None = None  # the Retry-After header of a failed answer
@@ -112,6 +115,12 @@ def _collector_handler(collector: Collector):
 		def do_POST(self):
 			body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
 			with collector.lock:
+				if json.loads(body).get("site") != collector.site_key:
+					collector.stale.append({"body": body, "at": time.monotonic()})
+					self.send_response(204)
+					self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+					self.end_headers()
+					return
 				status = collector.fail_status if collector.fail_next > 0 else 204
 				if status != 204:
 					collector.fail_next -= 1
@@ -213,7 +222,12 @@ class Harness:
 
 	def __init__(self, browser, servers):
 		self.collector: Collector = servers["collector"]
-		self.collector.requests.clear()
+		# Each test's pages carry a site key of their own: a late request of an earlier test (a resend
+		# timer, a keepalive sent as its page closed) is then set aside, never counted as this test's.
+		self.site_key = f"pk_test_{secrets.token_hex(6)}"
+		with self.collector.lock:
+			self.collector.site_key = self.site_key
+			self.collector.requests.clear()
 		self.collector.fail_next = 0
 		self.collector.fail_status = 503
 		self.collector.retry_after = None
@@ -236,7 +250,7 @@ class Harness:
 		src = f"{self.crm_origin}{SCRIPT_PATH}?v=1"
 		self.pages.pages[path] = (
 			f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title>{head}"
-			f'<script defer src="{src}" data-site="{SITE_KEY}" {attrs}></script></head>'
+			f'<script defer src="{src}" data-site="{self.site_key}" {attrs}></script></head>'
 			f"<body>{body}</body></html>"
 		)
 		return self.site_origin + path

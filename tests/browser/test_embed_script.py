@@ -10,7 +10,7 @@ import pytest
 from trackflow.engine.collect import parse_collect
 from trackflow.engine.sessions import build_rows
 
-from .conftest import COLLECT_PATH, SCRIPT, SITE_KEY
+from .conftest import COLLECT_PATH, SCRIPT
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DAY = 86400
@@ -42,7 +42,7 @@ def test_first_visit_sets_cookies_and_posts_to_its_own_origin(tf):
 	assert request["content_type"].startswith("text/plain")
 	assert request["origin"] == tf.site_origin
 	assert request["cookie"] is None  # credentials: "omit": the CRM's cookies never travel
-	assert batch["site"] == SITE_KEY and batch["v"] == 1
+	assert batch["site"] == tf.site_key and batch["v"] == 1
 	assert HEX32.fullmatch(batch["visitor"]) and HEX32.fullmatch(batch["session"])
 	assert batch["visitor"] == cookies["_tf_v"]["value"]
 	assert cookies["_tf_s"]["value"].split(".")[0] == batch["session"]
@@ -562,7 +562,7 @@ def test_pages_without_a_site_key_or_loading_twice_stay_quiet(tf):
 	src = f"{tf.crm_origin}/assets/trackflow/js/trackflow.js"
 	tf.page.goto(tf.add_plain_page("/nokey", f'<!doctype html><script src="{src}"></script><p>hi</p>'))
 	tf.page.wait_for_load_state("load")
-	tf.goto(tf.add_page("/twice", head=f'<script defer src="{src}" data-site="{SITE_KEY}"></script>'))
+	tf.goto(tf.add_page("/twice", head=f'<script defer src="{src}" data-site="{tf.site_key}"></script>'))
 	tf.page.evaluate("trackflow('event', 'once')")
 	tf.flush()
 	tf.collector.wait_events(1, "event")
