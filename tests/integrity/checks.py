@@ -1032,7 +1032,45 @@ def check_readme_api(root: Path) -> list[str]:
 	return problems
 
 
+def check_report_links(root: Path) -> list[str]:
+	"""Every Link column a Script Report returns points at one of the app's doctypes that every role of the
+	report may read (Frappe's query_report builds user match conditions for every Link column, so a Link to
+	a doctype a role cannot read, Currency say, fails the report for that role): other targets are Data."""
+	app = load_app(root)
+	problems = []
+	for report_json in sorted((app.package / APP).glob("report/*/*.json")):
+		report = json.loads(report_json.read_text())
+		roles = {row["role"] for row in report.get("roles", [])}
+		source = report_json.with_suffix(".py")
+		if not source.exists():
+			continue
+		rel = source.relative_to(root)
+		for node in ast.walk(ast.parse(source.read_text())):
+			if not isinstance(node, ast.Dict):
+				continue
+			values = {
+				k.value: v.value
+				for k, v in zip(node.keys, node.values, strict=True)
+				if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+			}
+			if values.get("fieldtype") != "Link":
+				continue
+			target = values.get("options")
+			doctype = app.doctypes.get(target)
+			if doctype is None:
+				problems.append(f"{rel}:{node.lineno}: Link column to {target!r}, not a doctype of the app")
+				continue
+			readers = {perm["role"] for perm in doctype.get("permissions", []) if perm.get("read")}
+			if roles - readers:
+				problems.append(
+					f"{rel}:{node.lineno}: Link column to {target}, which {', '.join(sorted(roles - readers))}"
+					" (a role of the report) cannot read"
+				)
+	return problems
+
+
 ALL_CHECKS = (
+	check_report_links,
 	check_hooks,
 	check_doctypes,
 	check_js_calls,

@@ -573,3 +573,32 @@ def test_a_guest_method_may_count_its_limits_in_its_queue_push(tmp_path):
 	assert "queues.enqueue" in own_limit
 	root = make_app(tmp_path, files={"trackflow/api/links.py": own_limit})
 	assert not [p for p in checks.check_whitelisted_methods(root) if "rate_limit" in p]
+
+
+def report_files(role: str, target: str) -> dict:
+	return {
+		"trackflow/trackflow/report/__init__.py": "",
+		"trackflow/trackflow/report/widgets/__init__.py": "",
+		"trackflow/trackflow/report/widgets/widgets.json": json.dumps(
+			{"doctype": "Report", "name": "Widgets", "module": "TrackFlow", "roles": [{"role": role}]}
+		),
+		"trackflow/trackflow/report/widgets/widgets.py": (
+			"def execute(filters=None):\n"
+			f'\treturn [{{"fieldname": "w", "fieldtype": "Link", "options": "{target}"}}], []\n'
+		),
+	}
+
+
+def test_a_report_link_column_must_point_where_every_role_of_the_report_reads(tmp_path):
+	assert (
+		checks.check_report_links(make_app(tmp_path / "ok", files=report_files("Campaign Manager", "Widget")))
+		== []
+	)
+	(problem,) = checks.check_report_links(
+		make_app(tmp_path / "role", files=report_files("Sales User", "Widget"))
+	)
+	assert "Link column to Widget, which Sales User (a role of the report) cannot read" in problem
+	(problem,) = checks.check_report_links(
+		make_app(tmp_path / "other", files=report_files("Campaign Manager", "Currency"))
+	)
+	assert "Link column to 'Currency', not a doctype of the app" in problem
