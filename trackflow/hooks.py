@@ -95,8 +95,9 @@ doc_events = {
 		"on_change": "trackflow.integrations.crm.on_deal_change",
 		"on_trash": "trackflow.integrations.crm.on_deal_trash",
 	},
-	# Frappe's personal data deletion reaches TrackFlow's visitor-keyed rows (see api/privacy.py)
+	# Frappe's personal data requests reach TrackFlow's visitor-keyed rows (see api/privacy.py)
 	"Personal Data Deletion Request": {"on_update": "trackflow.api.privacy.on_personal_data_deletion"},
+	"Personal Data Download Request": {"after_insert": "trackflow.api.privacy.on_personal_data_download"},
 }
 
 # Scheduled Tasks
@@ -135,5 +136,6 @@ scheduler_events = {
 user_data_fields = [
 	{"doctype": "TrackFlow Visitor", "filter_by": "email", "redact_fields": ["email"], "partial": 1},
 	# CRM Lead's TrackFlow fields hold no contact data; the rest of a person's TrackFlow data (sessions,
-	# events, touchpoints, clicks, queued records) is keyed by visitor and erased by the deletion hook above.
+	# events, touchpoints, clicks, queued records) is keyed by visitor: the personal data hooks above add it
+	# to Frappe's download and erase it on deletion.
 ]

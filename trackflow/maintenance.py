@@ -465,6 +465,36 @@ def erase_person(email: str) -> dict:
 	return result
 
 
+PERSON_DATA_ROWS = 10_000  # per table in a personal data download
+
+
+def person_data(email: str) -> dict:
+	"""What TrackFlow holds about the person with this email, for Frappe's personal data download: their
+	verified or lead-linked visitors (as erase_person erases them) and those visitors' sessions, events,
+	touchpoints and clicks (at most PERSON_DATA_ROWS rows per table)."""
+	email = email.strip().lower()
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	theirs = (
+		frappe.qb.from_(visitor)
+		.select(visitor.name)
+		.where((visitor.email == email) & ((visitor.identity_verified == 1) | visitor.crm_lead.isnotnull()))
+		.run(pluck=True)
+	)
+	if not theirs:
+		return {}
+	data = {"TrackFlow Visitor": frappe.get_all("TrackFlow Visitor", {"name": ("in", theirs)}, ["*"])}
+	for doctype, field in (
+		("TrackFlow Session", "visitor"),
+		("TrackFlow Event", "visitor"),
+		("Touchpoint", "visitor"),
+		("Click Event", "visitor_id"),
+	):
+		data[doctype] = frappe.get_all(
+			doctype, {field: ("in", theirs)}, ["*"], order_by="creation asc", limit=PERSON_DATA_ROWS
+		)
+	return data
+
+
 def _forget_in_queues(needles: list) -> int:
 	"""Records still in the Redis queues (waiting, in flight, dead) that carry the visitor or email."""
 	return sum(get_queue(stream).remove_containing(filter(None, needles)) for stream in STREAMS)

@@ -1,9 +1,13 @@
 """Whitelisted privacy operations: erasing a visitor on request (right to erasure)."""
 
+import json
+
 import frappe
 from frappe import _
+from frappe.utils.verified_command import get_signed_params
 
-from trackflow.maintenance import erase_person, erase_visitor_data
+from trackflow.error_log import log_failure
+from trackflow.maintenance import erase_person, erase_visitor_data, person_data
 from trackflow.permissions import TRACKFLOW_MANAGER
 
 
@@ -35,3 +39,32 @@ def on_personal_data_deletion(doc, method=None):
 	events, touchpoints and clicks are keyed by visitor."""
 	if doc.status == "Deleted" and doc.has_value_changed("status") and doc.email:
 		erase_person(doc.email)
+
+
+def on_personal_data_download(doc, method=None):
+	"""Frappe's Personal Data Download Request: its user_data_fields hook reaches only rows holding the email
+	itself, so TrackFlow adds the person's visitor-keyed data as a second private file on the request and
+	mails its link the way Frappe mails its own."""
+	data = person_data(frappe.db.get_value("User", doc.user, "email") or doc.user)
+	if not data:
+		return
+	file = frappe.get_doc(
+		{
+			"doctype": "File",
+			"file_name": f"TrackFlow-Personal-Data-{doc.name}.json",
+			"attached_to_doctype": doc.doctype,
+			"attached_to_name": doc.name,
+			"content": json.dumps(data, indent=1, default=str),
+			"is_private": 1,
+		}
+	).insert(ignore_permissions=True)
+	link = frappe.utils.get_url("/api/method/frappe.utils.file_manager.download_file") + "?"
+	link += get_signed_params({"file_url": file.file_url})
+	try:
+		frappe.sendmail(
+			recipients=doc.user,
+			subject=_("Your TrackFlow data"),
+			message=_("The marketing-tracking data this site holds about you: {0}").format(link),
+		)
+	except Exception as error:  # no outgoing email account: the file stays attached to the request
+		log_failure("TrackFlow: the personal data download email was not sent", error, doc.doctype, doc.name)

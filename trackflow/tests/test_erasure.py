@@ -84,3 +84,29 @@ class TestErasure(TrackFlowTestCase):
 			"trackflow.api.privacy.on_personal_data_deletion",
 			frappe.get_hooks("doc_events")["Personal Data Deletion Request"]["on_update"],
 		)
+
+	def test_frappes_personal_data_download_includes_trackflow_data(self):
+		from trackflow.api.privacy import on_personal_data_download
+
+		user = frappe.get_doc(
+			{"doctype": "User", "email": self.email, "first_name": "Erase", "send_welcome_email": 0}
+		).insert(ignore_permissions=True)
+		theirs = self.visit({"email": self.email, "signature": sign(self.secret, self.email)})
+		stranger = self.visit({"email": self.email})  # an unsigned claim of the same email
+		frappe.db.commit()
+		drain("collect")
+		request = frappe._dict(
+			doctype="Personal Data Download Request", name=f"PDR-{secrets.token_hex(3)}", user=user.name
+		)
+		on_personal_data_download(request)
+		file = frappe.get_doc("File", {"attached_to_name": request.name})
+		self.assertTrue(file.is_private)
+		content = file.get_content()
+		content = content.decode() if isinstance(content, bytes) else content
+		self.assertIn(theirs, content)
+		self.assertNotIn(stranger, content)
+		self.assertIn('"TrackFlow Event"', content)
+		self.assertIn(
+			"trackflow.api.privacy.on_personal_data_download",
+			frappe.get_hooks("doc_events")["Personal Data Download Request"]["after_insert"],
+		)
