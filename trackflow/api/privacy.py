@@ -38,13 +38,23 @@ def on_personal_data_deletion(doc, method=None):
 	TrackFlow data too: its user_data_fields hook can only redact fields holding the email, and sessions,
 	events, touchpoints and clicks are keyed by visitor."""
 	if doc.status == "Deleted" and doc.has_value_changed("status") and doc.email:
-		erase_person(doc.email)
+		try:
+			erase_person(doc.email)
+		except Exception as error:  # logged for the admin; Frappe's own deletion goes on
+			log_failure("TrackFlow: personal data deletion failed", error, doc.doctype, doc.name)
 
 
 def on_personal_data_download(doc, method=None):
 	"""Frappe's Personal Data Download Request: its user_data_fields hook reaches only rows holding the email
 	itself, so TrackFlow adds the person's visitor-keyed data as a second private file on the request and
-	mails its link the way Frappe mails its own."""
+	mails its link the way Frappe mails its own. A TrackFlow failure never fails Frappe's request."""
+	try:
+		_add_trackflow_data(doc)
+	except Exception as error:
+		log_failure("TrackFlow: personal data download failed", error, doc.doctype, doc.name)
+
+
+def _add_trackflow_data(doc) -> None:
 	data = person_data(frappe.db.get_value("User", doc.user, "email") or doc.user)
 	if not data:
 		return
