@@ -440,19 +440,25 @@ def _visitor_referenced(visitor):
 	return condition
 
 
-def erase_person(email: str) -> dict:
-	"""Erase the person with this email: every visitor that is theirs (identity verified, or linked to a
-	CRM Lead) is erased whole; a visitor that only *claimed* the email (an unverified identify, which anyone
-	could send) keeps its own data and loses the email. Returns {visitor: counts}."""
-	email = email.strip().lower()
+def persons_visitors(email: str) -> list[str]:
+	"""The visitors that are the person's with this (normalised) email: identity verified, or linked to a
+	CRM Lead. A visitor that only claimed the email (an unverified identify anyone could send) is not."""
 	visitor = frappe.qb.DocType("TrackFlow Visitor")
-	theirs = (
+	return (
 		frappe.qb.from_(visitor)
 		.select(visitor.name)
 		.where((visitor.email == email) & ((visitor.identity_verified == 1) | visitor.crm_lead.isnotnull()))
 		.run(pluck=True)
 	)
-	result = {name: erase_visitor_data(name) for name in theirs}
+
+
+def erase_person(email: str) -> dict:
+	"""Erase the person with this email: every visitor that is theirs (identity verified, or linked to a
+	CRM Lead) is erased whole; a visitor that only *claimed* the email (an unverified identify, which anyone
+	could send) keeps its own data and loses the email. Returns {visitor: counts}."""
+	email = email.strip().lower()
+	result = {name: erase_visitor_data(name) for name in persons_visitors(email)}
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
 	claims = (
 		frappe.qb.update(visitor)
 		.set(visitor.email, None)
@@ -472,14 +478,7 @@ def person_data(email: str) -> dict:
 	"""What TrackFlow holds about the person with this email, for Frappe's personal data download: their
 	verified or lead-linked visitors (as erase_person erases them) and those visitors' sessions, events,
 	touchpoints and clicks (at most PERSON_DATA_ROWS rows per table)."""
-	email = email.strip().lower()
-	visitor = frappe.qb.DocType("TrackFlow Visitor")
-	theirs = (
-		frappe.qb.from_(visitor)
-		.select(visitor.name)
-		.where((visitor.email == email) & ((visitor.identity_verified == 1) | visitor.crm_lead.isnotnull()))
-		.run(pluck=True)
-	)
+	theirs = persons_visitors(email.strip().lower())
 	if not theirs:
 		return {}
 	data = {"TrackFlow Visitor": frappe.get_all("TrackFlow Visitor", {"name": ("in", theirs)}, ["*"])}
