@@ -161,6 +161,12 @@ def invalidate_link(name: str, *codes: str | None) -> None:
 		frappe.cache.delete_value(LINK_CACHE_KEY + normalize_slug(code))
 
 
+def clear_link_cache() -> None:
+	"""Forget every cached link entry: they bake in settings (the UTM merge mode), so a change of those
+	must reach every link at once. Entries are rebuilt on the next click, one indexed query each."""
+	frappe.cache.delete_keys(LINK_CACHE_KEY)
+
+
 def redirect_settings() -> tuple[str, engine.RedirectSettings]:
 	"""(path prefix, RedirectSettings) for this site, kept per process for SETTINGS_TTL seconds."""
 	return cached(("redirect-settings", frappe.local.site), SETTINGS_TTL, _load_redirect_settings)

@@ -104,6 +104,19 @@ class TestTrackedLink(TrackFlowTestCase):
 		self.assertIn("utm_medium=email", location)
 		self.assertEqual(response.headers["Cache-Control"], "no-store")
 
+	def test_a_changed_utm_merge_mode_reaches_cached_links_at_once(self):
+		link = make_link("https://example.com/p?utm_source=theirs", utm_source="ours")
+		self.assertIn("utm_source=theirs", visit(link.short_code).headers["Location"])  # cached, "keep"
+		settings = frappe.get_single("TrackFlow Settings")
+		before = settings.utm_merge_mode
+		settings.utm_merge_mode = "override"
+		settings.save()
+		try:
+			self.assertIn("utm_source=ours", visit(link.short_code).headers["Location"])
+		finally:
+			settings.utm_merge_mode = before
+			settings.save()
+
 	def test_qr_files_are_private_attachments(self):
 		link = make_link()
 		for fieldname in ("qr_code_png", "qr_code_svg"):

@@ -74,9 +74,11 @@ class TrackFlowSettings(Document):
 			frappe.throw(str(e), title=_("Invalid TrackFlow Settings"))
 
 	def on_update(self):
-		from trackflow.web.redirect import clear_settings_cache
+		from trackflow.web.redirect import clear_link_cache, clear_settings_cache
 
 		clear_settings_cache()
+		if self.has_value_changed("utm_merge_mode"):
+			clear_link_cache()  # cached links merged their UTM with the old mode
 
 
 def get_settings() -> TrackFlowSettings:
