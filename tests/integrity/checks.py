@@ -957,6 +957,15 @@ def _guarded(tree: ast.Module) -> set[int]:
 	return guarded
 
 
+def _module_version(rel, node: ast.AST, top: str, what: str, guarded: bool) -> list[str]:
+	"""An import of a module removed from Python 3.12+, or (unguarded) one newer than the oldest Python."""
+	if top in REMOVED_MODULES:
+		return [f"{rel}:{node.lineno}: imports {what}, removed from Python 3.12+"]
+	if top in NEWER_MODULES and not guarded:
+		return [f"{rel}:{node.lineno}: imports {what}, new in Python 3.11 (guard it)"]
+	return []
+
+
 def check_python_versions(root: Path) -> list[str]:
 	"""Every .py file parses as Python 3.10 and uses no stdlib that 3.10 lacks or 3.12-3.14 removed."""
 	problems = []
@@ -976,24 +985,10 @@ def check_python_versions(root: Path) -> list[str]:
 				for alias in node.names:
 					top = alias.name.split(".")[0]
 					modules[alias.asname or top] = top
-					if top in REMOVED_MODULES:
-						problems.append(
-							f"{rel}:{node.lineno}: imports {alias.name}, removed from Python 3.12+"
-						)
-					elif top in NEWER_MODULES and id(node) not in guarded:
-						problems.append(
-							f"{rel}:{node.lineno}: imports {alias.name}, new in Python 3.11 (guard it)"
-						)
+					problems += _module_version(rel, node, top, alias.name, id(node) in guarded)
 			elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
 				top = node.module.split(".")[0]
-				if top in REMOVED_MODULES:
-					problems.append(
-						f"{rel}:{node.lineno}: imports from {node.module}, removed from Python 3.12+"
-					)
-				elif top in NEWER_MODULES and id(node) not in guarded:
-					problems.append(
-						f"{rel}:{node.lineno}: imports from {node.module}, new in Python 3.11 (guard it)"
-					)
+				problems += _module_version(rel, node, top, f"from {node.module}", id(node) in guarded)
 				newer = NEWER_NAMES.get(node.module, set())
 				for alias in node.names:
 					if alias.name in newer and id(node) not in guarded:
