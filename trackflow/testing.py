@@ -1,9 +1,25 @@
 """Base class for TrackFlow's Frappe tests on Frappe 15 and 16 (run with `bench run-tests --app trackflow`)."""
 
+import frappe
+
 try:  # Frappe 16
-	from frappe.tests import IntegrationTestCase as TrackFlowTestCase
+	from frappe.tests import IntegrationTestCase as _FrappeTestCase
 except ImportError:  # Frappe 15
-	from frappe.tests.utils import FrappeTestCase as TrackFlowTestCase
+	from frappe.tests.utils import FrappeTestCase as _FrappeTestCase
+
+
+class TrackFlowTestCase(_FrappeTestCase):
+	"""Frappe's test case; every test and test class ends as Administrator, whichever role it tested as."""
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+		super().tearDown()
+
+	@classmethod
+	def tearDownClass(cls):
+		frappe.set_user("Administrator")
+		super().tearDownClass()
+
 
 __all__ = ["TrackFlowTestCase", "epoch_seconds", "fake_request"]
 

@@ -130,13 +130,8 @@ class TestPermissionsFollowCRM(TrackFlowTestCase):
 			attribute_conversion(name)
 		cls.report_flags = dict(frappe.get_all("Report", fields=["name", "prepared_report"], as_list=True))
 
-	@classmethod
-	def tearDownClass(cls):
-		frappe.set_user("Administrator")
-		super().tearDownClass()
-
 	def tearDown(self):
-		frappe.set_user("Administrator")
+		super().tearDown()  # back to Administrator
 		self.assert_no_report_flipped()
 
 	# --- helpers -----------------------------------------------------------------------------------

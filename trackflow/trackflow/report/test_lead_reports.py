@@ -128,14 +128,6 @@ class TestLeadReports(TrackFlowTestCase):
 			"campaign": cls.campaign,
 		}
 
-	@classmethod
-	def tearDownClass(cls):
-		frappe.set_user("Administrator")
-		super().tearDownClass()
-
-	def tearDown(self):
-		frappe.set_user("Administrator")
-
 	# --- Lead Lifecycle Funnel ---------------------------------------------------------------------
 
 	def funnel_rows(self, **filters) -> dict:

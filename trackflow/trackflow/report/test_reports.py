@@ -174,14 +174,6 @@ class TestReports(TrackFlowTestCase):
 			"campaign": cls.campaign,
 		}
 
-	@classmethod
-	def tearDownClass(cls):
-		frappe.set_user("Administrator")
-		super().tearDownClass()
-
-	def tearDown(self):
-		frappe.set_user("Administrator")
-
 	def campaign_row(self, model: str) -> dict:
 		_columns, data, *_rest = performance_report.execute({**self.filters, "attribution_model": model})
 		rows = [row for row in data if row["campaign"] == self.campaign]
