@@ -2,6 +2,8 @@
 
 import frappe
 
+from trackflow.engine import guest
+
 INSERT_CHUNK = 1000
 # A CASE costs its length per row, so updates go in small chunks to stay linear.
 UPDATE_CHUNK = 250
@@ -54,3 +56,17 @@ def update_by_name(doctype: str, values_by_field: dict[str, dict[str, object]]) 
 			f"UPDATE `tab{doctype}` SET {', '.join(sets)} WHERE `name` IN ({', '.join(['%s'] * len(chunk))})",
 			params,
 		)
+
+
+STANDARD_FIELDS = ["name", "creation", "modified", "owner", "modified_by"]
+
+
+def standard_values(name: str, now) -> list:
+	"""The standard columns of a row written by a job on a guest's behalf."""
+	return [name, now, now, "Guest", "Guest"]
+
+
+def insert_guest_rows(doctype: str, fields: list[str], rows: list[list], **options) -> None:
+	"""insert_rows for rows that carry guest data: every value passes the guest boundary first (inert,
+	fitted to its column), so nothing a stranger sent can run in the desk or overflow a column."""
+	insert_rows(doctype, fields, guest.fit_rows(doctype, fields, rows), **options)

@@ -40,8 +40,8 @@ def trackflow_group():
 @pass_context
 def drain_command(context, stream: str, max_seconds: float):
 	"""Move queued clicks and collected events into the database now."""
+	from trackflow.drain import drain as drain_stream
 	from trackflow.queues import STREAMS, get_queue
-	from trackflow.tasks import drain as drain_stream
 
 	with site_connection(context):
 		for name in STREAMS if stream == "all" else (stream,):
@@ -191,7 +191,8 @@ def stats_command(context):
 @pass_context
 def recompute_command(context, since: str | None, model: str | None, conversion: str | None, dry_run: bool):
 	"""Recompute the ledger rows of conversions (every active model; identical numbers for unchanged data)."""
-	from trackflow.ledger import attribute_conversion, fit_models
+	from trackflow.fitting import fit_models
+	from trackflow.ledger import attribute_conversion
 
 	with site_connection(context):
 		filters = {"status": ("!=", "void")}
@@ -221,7 +222,7 @@ def recompute_command(context, since: str | None, model: str | None, conversion:
 @pass_context
 def fit_models_command(context, model: str | None):
 	"""Refit the data-driven models (Markov, Shapley) on the journeys of the last year."""
-	from trackflow.ledger import fit_models
+	from trackflow.fitting import fit_models
 
 	with site_connection(context):
 		verdicts = fit_models(model)
@@ -234,7 +235,7 @@ def fit_models_command(context, model: str | None):
 @pass_context
 def decay_scores_command(context):
 	"""Apply the daily decay to every lead's engagement score now."""
-	from trackflow.maintenance import decay_scores
+	from trackflow.scoring import decay_scores
 
 	with site_connection(context):
 		result = decay_scores()
@@ -249,7 +250,7 @@ def decay_scores_command(context):
 @pass_context
 def purge_command(context, dry_run: bool):
 	"""Delete raw tracking data older than the retention settings (the ledger is never purged)."""
-	from trackflow.maintenance import purge
+	from trackflow.retention import purge
 
 	with site_connection(context):
 		report = purge(dry_run=dry_run)
@@ -286,17 +287,15 @@ def import_touchpoints_command(context, path: str):
 	touchpoint_id, plus lead, deal or email for identity. All rows or none."""
 	import csv
 
+	from trackflow.integrations.crm import lead_for_email
+
 	with site_connection(context):
 		frappe.set_user("Administrator")
 		with open(path, newline="") as handle:
 			rows = list(csv.DictReader(handle))
 		with click.progressbar(rows, label="Importing") as bar:
 			for number, row in enumerate(bar, start=2):
-				lead = row.get("lead") or (
-					frappe.db.get_value("CRM Lead", {"email": row["email"].strip().lower()})
-					if row.get("email")
-					else None
-				)
+				lead = row.get("lead") or (lead_for_email(row.get("email")) or {}).get("name")
 				if not (lead or row.get("deal")):
 					raise frappe.ValidationError(f"{path}, row {number}: no lead, deal or known email")
 				doc = frappe.get_doc(
@@ -395,6 +394,11 @@ def doctor_command(context):
 					problems.append(
 						f"{queue.dead_letters()} {stream} records could not be stored:"
 						f" bench --site SITE trackflow dead-letters --stream {stream}"
+					)
+				if queue.orphaned():
+					problems.append(
+						f"{queue.orphaned()} {stream} records are held by a worker that died mid-batch: the next"
+						f" drain puts them back (bench --site SITE trackflow drain --stream {stream})"
 					)
 				if queue.shed():
 					problems.append(

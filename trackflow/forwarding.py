@@ -23,10 +23,10 @@ from trackflow.engine.forwarding.types import (
 )
 from trackflow.engine.privacy import person_consent
 from trackflow.error_log import log_failure
+from trackflow.settings import get_settings
+from trackflow.times import aware, site_tz, stored, utc_now
 from trackflow.trackflow.doctype.conversion_destination.conversion_destination import allow_custom_base_url
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
 
-DEFAULT_MAX_ATTEMPTS = 8  # TrackFlow Settings' default
 # Deliveries read per run; the rest wait for the next run (every 5 minutes).
 SEND_BATCH = 10_000
 RUN_LOCK_SECONDS = 15 * 60
@@ -35,7 +35,7 @@ EXCERPT_LIMIT = 2000
 
 def max_attempts() -> int:
 	"""Attempts a delivery gets in all before it is marked failed (TrackFlow Settings)."""
-	return get_settings().forwarding_max_attempts or DEFAULT_MAX_ATTEMPTS
+	return get_settings().forwarding_max_attempts
 
 
 def queue_deliveries(conversion_name: str) -> list[str]:
@@ -163,8 +163,8 @@ def write_outcomes(delivery_of: dict[str, str], outcomes: list[DeliveryOutcome])
 			outcome.attempts,
 			outcome.http_status or 0,  # an Int column: 0 when no HTTP answer came (timeout, not sent)
 			(outcome.response_excerpt or "")[:EXCERPT_LIMIT],
-			local_time(outcome.next_attempt_at),
-			local_time(outcome.sent_at),
+			stored(outcome.next_attempt_at),
+			stored(outcome.sent_at),
 		)
 		groups[values].append(delivery_of[outcome.conversion_id])
 	delivery = frappe.qb.DocType("Conversion Delivery")
@@ -182,23 +182,6 @@ def write_outcomes(delivery_of: dict[str, str], outcomes: list[DeliveryOutcome])
 			.where(delivery.name.isin(names))
 			.run()
 		)
-
-
-def system_tz() -> ZoneInfo:
-	return ZoneInfo(get_system_timezone())
-
-
-def utc_now() -> datetime:
-	return now_datetime().replace(tzinfo=system_tz()).astimezone(timezone.utc)
-
-
-def local_time(value: datetime | None) -> datetime | None:
-	"""An aware engine time as the naive system-time-zone datetime Frappe stores."""
-	return value.astimezone(system_tz()).replace(tzinfo=None) if value else None
-
-
-def aware(value) -> datetime | None:
-	return get_datetime(value).replace(tzinfo=system_tz()) if value else None
 
 
 def forwarded_conversions(names: list[str]) -> dict[str, ForwardedConversion]:

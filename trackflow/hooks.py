@@ -105,7 +105,7 @@ doc_events = {
 scheduler_events = {
 	"cron": {
 		# drain the click and collect queues into the database (one drain per stream at a time)
-		"* * * * *": ["trackflow.tasks.drain_queues"],
+		"* * * * *": ["trackflow.drain.drain_queues"],
 		# send due conversion deliveries to Meta / GA4 (retries wait for their next attempt time)
 		"*/5 * * * *": ["trackflow.forwarding.send_due_deliveries"],
 	},
@@ -117,15 +117,15 @@ scheduler_events = {
 		# attribution pending or due for a retry
 		"trackflow.ledger.retry_failed",
 		# exact link and campaign counters
-		"trackflow.maintenance.refresh_counters",
+		"trackflow.clicks.refresh_counters",
 		# fold the click rollup's per-batch delta rows into one row per link and day
-		"trackflow.drain.fold_click_rollup",
+		"trackflow.clicks.fold_click_rollup",
 	],
 	"daily_long": [
-		"trackflow.ledger.fit_models",  # refit Markov and Shapley
-		"trackflow.maintenance.decay_scores",
-		"trackflow.maintenance.purge",  # retention
-		"trackflow.maintenance.expire_links",
+		"trackflow.fitting.fit_models",  # refit Markov and Shapley
+		"trackflow.scoring.decay_scores",
+		"trackflow.retention.purge",  # retention
+		"trackflow.links.expire_links",
 	],
 }
 

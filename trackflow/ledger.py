@@ -3,41 +3,29 @@ replace its credit rows atomically, void it. The computing is the engine's; this
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import frappe
-from frappe.utils import add_to_date, flt, get_datetime, get_system_timezone, now_datetime
+from frappe.utils import add_to_date, flt, now_datetime
 
 from trackflow.bulk import insert_rows
 from trackflow.engine import ENGINE_VERSION, guest
 from trackflow.engine.attribution import attribute
 from trackflow.engine.attribution.registry import get_model, validate_params
 from trackflow.engine.attribution.types import Conversion as EngineConversion
-from trackflow.engine.attribution.types import Touchpoint as EngineTouchpoint
-from trackflow.engine.conversions import journey_rows, mark_milestones
+from trackflow.engine.forwarding.backoff import Backoff
 from trackflow.engine.money import allocate
 from trackflow.engine.privacy import scrub_personal_data
 from trackflow.error_log import log_failure
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.journeys import journey
+from trackflow.scoring import enqueue_rescore
+from trackflow.settings import get_settings
+from trackflow.times import aware
 
 MAX_ATTEMPTS = 8
-TOUCH_FIELDS = [
-	"name",
-	"occurred_at",
-	"channel",
-	"source",
-	"medium",
-	"campaign_name",
-	"content",
-	"term",
-	"link_campaign",
-	"touch_type",
-	"visitor",
-	"crm_lead",
-	"crm_deal",
-]
+# The same backoff as deliveries (engine), on the attribution's own scale: 10 minutes doubling to 6 hours.
+RETRY = Backoff(base_seconds=600, cap_seconds=6 * 3600)
 
 
 def save_conversion(
@@ -92,8 +80,6 @@ def save_conversion(
 		conversion_name=doc.name,
 	)
 	if doc.crm_lead:
-		from trackflow.maintenance import enqueue_rescore
-
 		enqueue_rescore(doc.crm_lead)
 	return doc
 
@@ -144,7 +130,7 @@ def attribute_conversion(conversion: str) -> str:
 				"status": "error",
 				"error": reason[:1000],
 				"attempts": attempts,
-				"next_attempt_at": add_to_date(now_datetime(), minutes=5 * 2 ** min(attempts, 8))
+				"next_attempt_at": add_to_date(now_datetime(), seconds=RETRY.delay(attempts))
 				if attempts < MAX_ATTEMPTS
 				else None,
 			},
@@ -246,14 +232,13 @@ def compute_credits(doc) -> list[dict]:
 def _compute(doc) -> tuple[list[dict], list, dict]:
 	"""(ledger rows, the journey as engine touchpoints within the longest lookback, rows by touchpoint)."""
 	settings = get_settings()
-	models = [(m, model_spec(m, settings.attribution_lookback_days or 90)) for m in active_models()]
+	models = [(m, model_spec(m, settings.attribution_lookback_days)) for m in active_models()]
 	if not models:
 		return [], [], {}
-	tz = ZoneInfo(get_system_timezone())
-	lookback = max(spec.get("lookback_days") for _, spec in models)
-	touches, by_id = journey(doc, tz, lookback)
+	found = journey(doc, max(spec.get("lookback_days") for _, spec in models))
+	touches, by_id = found.touches, found.rows
 	value = Decimal(str(flt(doc.value)))
-	conversion = EngineConversion(doc.name, _aware(doc.occurred_at, tz), value, doc.currency or "USD")
+	conversion = EngineConversion(doc.name, aware(doc.occurred_at), value, doc.currency or "USD")
 	company_value = Decimal(str(flt(doc.value_company_currency)))
 	rows = []
 	for model, spec in models:
@@ -294,82 +279,6 @@ def _compute(doc) -> tuple[list[dict], list, dict]:
 	return rows, touches, by_id
 
 
-def identity(doc) -> tuple[set[str], set[str], set[str]]:
-	"""(visitors, leads, deals) of a conversion: its lead (and its deal's lead), every visitor linked to
-	them, its own visitor, and its deal."""
-	leads = {doc.crm_lead} if doc.crm_lead else set()
-	deals = {doc.crm_deal} if doc.crm_deal else set()
-	for deal in deals:
-		lead = frappe.db.get_value("CRM Deal", deal, "lead")
-		if lead:
-			leads.add(lead)
-	visitors = (
-		set(frappe.get_all("TrackFlow Visitor", {"crm_lead": ("in", leads)}, pluck="name"))
-		if leads
-		else set()
-	)
-	if doc.visitor:
-		visitors.add(doc.visitor)
-	return visitors, leads, deals
-
-
-def journey(doc, tz: ZoneInfo, lookback_days: float) -> tuple[list[EngineTouchpoint], dict]:
-	"""The conversion's touchpoints as engine values, with the W-shaped / full-path milestones marked."""
-	visitors, leads, deals = identity(doc)
-	if not (visitors or leads or deals):
-		return [], {}
-	touchpoint = frappe.qb.DocType("Touchpoint")
-	identity_match = None
-	for column, values in (
-		(touchpoint.visitor, visitors),
-		(touchpoint.crm_lead, leads),
-		(touchpoint.crm_deal, deals),
-	):
-		if values:
-			condition = column.isin(sorted(values))
-			identity_match = condition if identity_match is None else identity_match | condition
-	occurred = get_datetime(doc.occurred_at)
-	rows = (
-		frappe.qb.from_(touchpoint)
-		.select(*(touchpoint[f] for f in TOUCH_FIELDS))
-		.where(identity_match)
-		.where(touchpoint.occurred_at <= occurred)
-		.where(touchpoint.occurred_at >= occurred - timedelta(days=lookback_days))
-		.run(as_dict=True)
-	)
-	rows = journey_rows(rows, visitors, leads, deals)
-	by_id = {row.name: row for row in rows}
-	touches = [
-		EngineTouchpoint(
-			id=row.name,
-			timestamp=_aware(row.occurred_at, tz),
-			channel=row.channel or "other",
-			source=row.source,
-			medium=row.medium,
-			campaign=row.link_campaign or row.campaign_name,
-			content=row.content,
-			term=row.term,
-		)
-		for row in rows
-	]
-	lead_created = deal_created = won_at = None
-	if leads:
-		lead_created = min(
-			_aware(c, tz) for c in frappe.get_all("CRM Lead", {"name": ("in", leads)}, pluck="creation")
-		)
-	if deals:
-		deal_created = min(
-			_aware(c, tz) for c in frappe.get_all("CRM Deal", {"name": ("in", deals)}, pluck="creation")
-		)
-	if doc.conversion_type == "deal_won":
-		won_at = _aware(doc.occurred_at, tz)
-	return mark_milestones(touches, lead_created, deal_created, won_at), by_id
-
-
-def _aware(value, tz: ZoneInfo) -> datetime:
-	return get_datetime(value).replace(tzinfo=tz)
-
-
 def retry_failed(limit: int = 500) -> int:
 	"""Hourly: attribute conversions still pending, or in error and due for another attempt."""
 	conversion = frappe.qb.DocType("Conversion")
@@ -390,103 +299,3 @@ def retry_failed(limit: int = 500) -> int:
 	for name in due:
 		enqueue_attribution(name)
 	return len(due)
-
-
-FIT_WINDOW_DAYS = 365
-
-
-def fit_paths(since: datetime) -> tuple[list, str]:
-	"""Aggregated channel paths for the data-driven models, and the conversion type they count.
-
-	Converting journeys: the journeys of won deals when there are enough of them (the outcome that pays),
-	else of created leads. Non-converting journeys: the journeys of lost deals, and of visitors that never
-	became a lead. Each journey is cut to the lookback window before its end, as when it is attributed.
-	"""
-	from trackflow.engine.attribution.types import path_stats
-
-	settings = get_settings()
-	lookback = settings.attribution_lookback_days or 90
-	min_journeys = settings.data_sufficiency_min_journeys or 50
-	won = frappe.db.count(
-		"Conversion", {"conversion_type": "deal_won", "status": ("!=", "void"), "occurred_at": (">=", since)}
-	)
-	outcome = "deal_won" if won >= min_journeys else "lead_created"
-	tz = ZoneInfo(get_system_timezone())
-	paths: dict[tuple[str, ...], list] = {}
-
-	def add(path: tuple[str, ...], conversions: int, value: Decimal, nulls: int):
-		if path:
-			stats = paths.setdefault(path, [0, Decimal(0), 0])
-			stats[0] += conversions
-			stats[1] += value
-			stats[2] += nulls
-
-	for doc in frappe.get_all(
-		"Conversion",
-		filters={"conversion_type": outcome, "status": ("!=", "void"), "occurred_at": (">=", since)},
-		fields=["name", "crm_lead", "crm_deal", "visitor", "occurred_at", "conversion_type", "value"],
-	):
-		touches, _ = journey(doc, tz, lookback)
-		add(tuple(t.channel for t in touches), 1, Decimal(str(flt(doc.value))), 0)
-
-	lost = [row.deal_status for row in settings.lost_deal_statuses]
-	if lost:
-		for deal in frappe.get_all(
-			"CRM Deal",
-			filters={"status": ("in", lost), "modified": (">=", since)},
-			fields=["name", "lead", "modified"],
-		):
-			probe = frappe._dict(
-				name=deal.name, crm_lead=deal.lead, crm_deal=deal.name, visitor=None, occurred_at=deal.modified,
-				conversion_type="deal_lost",
-			)  # fmt: skip
-			touches, _ = journey(probe, tz, lookback)
-			add(tuple(t.channel for t in touches), 0, Decimal(0), 1)
-
-	touchpoint, visitor = frappe.qb.DocType("Touchpoint"), frappe.qb.DocType("TrackFlow Visitor")
-	rows = (
-		frappe.qb.from_(touchpoint)
-		.join(visitor)
-		.on(visitor.name == touchpoint.visitor)
-		.select(touchpoint.visitor, touchpoint.channel)
-		.where(visitor.crm_lead.isnull() & (touchpoint.occurred_at >= since))
-		.orderby(touchpoint.visitor)
-		.orderby(touchpoint.occurred_at)
-		.orderby(touchpoint.name)
-		.run()
-	)
-	by_visitor: dict[str, list[str]] = {}
-	for name, channel in rows:
-		by_visitor.setdefault(name, []).append(channel or "other")
-	for channels in by_visitor.values():
-		add(tuple(channels), 0, Decimal(0), 1)
-	return [path_stats(path, c, v, n) for path, (c, v, n) in paths.items()], outcome
-
-
-def fit_models(model: str | None = None) -> dict[str, str]:
-	"""Daily: refit every active data-driven model (or one) and store the fit on its Attribution Model."""
-	from trackflow.engine.attribution import fit_model
-
-	filters = {"engine_model": ("in", ["markov", "shapley"])}
-	filters.update({"name": model} if model else {"active": 1})
-	models = frappe.get_all("Attribution Model", filters=filters, pluck="name")
-	if not models:
-		return {}
-	paths, outcome = fit_paths(add_to_date(now_datetime(), days=-FIT_WINDOW_DAYS))
-	min_journeys = get_settings().data_sufficiency_min_journeys or 50
-	verdicts = {}
-	for name in models:
-		doc = frappe.get_doc("Attribution Model", name)
-		spec = model_spec(doc, 90)
-		spec = validate_params(spec.name, {**spec.param_dict, "min_journeys": min_journeys})
-		fit = fit_model(spec, paths)
-		data = fit.to_dict()
-		doc.fit_data = json.dumps(data, default=str)
-		doc.fitted_at = now_datetime()
-		doc.journeys_used = int(sum(p.conversions + p.nulls for p in paths))
-		doc.sufficient = int(fit.sufficient)
-		doc.sufficiency = json.dumps({"outcome": outcome, **fit.sufficiency}, default=str)[:10000]
-		doc.flags.ignore_permissions = True
-		doc.save()
-		verdicts[name] = fit.sufficiency.get("verdict")
-	return verdicts

@@ -71,7 +71,7 @@ def generate(campaigns: int, clicks: int, conversions: int) -> None:
 	import frappe
 	from frappe.utils import add_days, now_datetime, nowdate
 
-	from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+	from trackflow.settings import get_settings
 
 	rng = random.Random(11)
 	now = now_datetime()
@@ -117,7 +117,7 @@ def generate(campaigns: int, clicks: int, conversions: int) -> None:
 	print(
 		f"inserted {clicks:,} clicks, {len(touches):,} touchpoints, {len(spend):,} spend rows in {time.perf_counter() - started:.1f} s"
 	)
-	from trackflow.maintenance import rebuild_click_rollup
+	from trackflow.clicks import rebuild_click_rollup
 
 	started = time.perf_counter()
 	rebuild_click_rollup()

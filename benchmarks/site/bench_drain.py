@@ -14,12 +14,12 @@ What it does, one worker (this process), in the site's own queues:
   1. drains whatever is already queued (e.g. what bench_http.py left) and reports it separately, so the
      timed runs start from an empty queue with warm caches;
   2. clicks: enqueue N synthetic click records shaped like trackflow.engine.redirect.decide's `click`
-     (5% bots, 10% QR scans, returning visitors, A/B variants), then time trackflow.tasks.drain("clicks");
+     (5% bots, 10% QR scans, returning visitors, A/B variants), then time trackflow.drain.drain("clicks");
   3. the same clicks as Click Event rows through frappe.deferred_insert (one deferred_insert call per
      click, as Frappe's own callers do), then save_to_db() + commit until the queue is empty;
   4. collect: N collect records built with encode_record from valid wire-format bodies (3-5 events each;
      sessions with a landing batch and one or two follow-up batches, distinct visitors), then time
-     trackflow.tasks.drain("collect").
+     trackflow.drain.drain("collect").
 SQL statements are counted with this connection's own counters (SHOW SESSION STATUS), so other clients
 do not disturb them. --cleanup deletes the rows made here (see cleanup()).
 """
@@ -271,7 +271,7 @@ def count(doctype: str) -> int:
 
 
 def timed_drain(stream: str) -> dict:
-	from trackflow.tasks import drain
+	from trackflow.drain import drain
 
 	before = session_status()
 	started, cpu = time.perf_counter(), time.process_time()
@@ -322,8 +322,8 @@ def bench_deferred_insert(clicks: list[dict]) -> dict:
 	"""The same clicks as Click Event documents through frappe.deferred_insert (Frappe 15's path)."""
 	from frappe.deferred_insert import deferred_insert, queue_prefix, save_to_db
 
-	from trackflow.drain import local_datetime
 	from trackflow.engine import bots
+	from trackflow.times import local_datetime
 
 	key = f"{queue_prefix}Click Event"
 	keys = [k.decode() if isinstance(k, bytes) else k for k in frappe.cache.get_keys(queue_prefix)]

@@ -3,9 +3,9 @@
 Run from the bench directory (it inserts synthetic rows, measures, and deletes them again):
     env/bin/python apps/trackflow/benchmarks/site/bench_upkeep.py --site SITE [--leads 100000] [--clicks 1000000]
 
-Decay: leads get random scores anchored 1 to 30 days ago, then `trackflow.maintenance.decay_scores()` runs
+Decay: leads get random scores anchored 1 to 30 days ago, then `trackflow.scoring.decay_scores()` runs
 twice (the second run is the steady daily case); it reports time, leads changed and SQL statements.
-Purge: Click Event rows created 400+ days ago, then `trackflow.maintenance.purge()` with the default
+Purge: Click Event rows created 400+ days ago, then `trackflow.retention.purge()` with the default
 retention (clicks 395 days); it reports time, rows deleted and the longest single batch (DELETE + COMMIT,
 the longest time any lock is held).
 """
@@ -51,7 +51,7 @@ def bench_decay(count: int):
 	from frappe.utils import now_datetime
 
 	from trackflow.bulk import insert_rows
-	from trackflow.maintenance import decay_scores
+	from trackflow.scoring import decay_scores
 
 	rng = random.Random(7)
 	now = now_datetime()
@@ -96,7 +96,7 @@ def bench_purge(count: int):
 	from frappe.utils import add_days, now_datetime
 
 	from trackflow.bulk import insert_rows
-	from trackflow.maintenance import purge
+	from trackflow.retention import purge
 
 	created = add_days(now_datetime(), -400)
 	fields = ["name", "creation", "modified", "owner", "tracked_link", "clicked_at", "is_bot", "visitor_id"]

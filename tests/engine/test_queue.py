@@ -344,12 +344,15 @@ def test_recover_leaves_a_live_worker_alone_and_takes_a_dead_ones_list(client, p
 			time.sleep(0.02)
 		assert queue.in_flight() == 40 and queue.backlog() == 60
 		assert queue.recover() == 0  # heartbeat alive (1 s)
-		assert queue.in_flight() == 40
+		assert queue.in_flight() == 40 and queue.orphaned() == 0
 	finally:
 		proc.send_signal(signal.SIGKILL)
 		proc.wait()
-	time.sleep(1.05)
-	assert queue.recover() == 40
+	deadline = time.monotonic() + 20
+	while queue.orphaned() != 40:  # the dead worker's heartbeat expires after its 1 s
+		assert time.monotonic() < deadline
+		time.sleep(0.05)
+	assert queue.recover() == 40 and queue.orphaned() == 0
 	queue.drain_all(sqlite_sink(db))
 	assert [n for _, n in rows(db)] == list(range(100))
 	assert leftover_keys(client, prefix) == []

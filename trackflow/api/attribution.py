@@ -4,21 +4,7 @@ document itself, so CRM's own rules decide: a Sales User sees only the leads and
 import frappe
 from frappe import _
 
-from trackflow.ledger import identity
-
-JOURNEY_FIELDS = [
-	"name",
-	"occurred_at",
-	"channel",
-	"source",
-	"medium",
-	"link_campaign",
-	"campaign_name",
-	"touch_type",
-	"visitor",
-	"crm_lead",
-	"crm_deal",
-]
+from trackflow.journeys import Person, journey, journeys
 
 
 @frappe.whitelist()
@@ -46,12 +32,7 @@ def get_visitor_journey(visitor: str) -> dict:
 	doc = frappe.get_doc("TrackFlow Visitor", visitor)
 	if doc.crm_lead:
 		frappe.has_permission("CRM Lead", "read", doc.crm_lead, throw=True)
-	touches = frappe.get_all(
-		"Touchpoint",
-		filters={"visitor": visitor},
-		fields=JOURNEY_FIELDS,
-		order_by="occurred_at asc, name asc",
-	)
+	touches = list(journeys([Person(visitor=visitor)], None)[0].rows.values())
 	sessions = frappe.get_all(
 		"TrackFlow Session",
 		filters={"visitor": visitor},
@@ -100,27 +81,8 @@ def _attribution(doctype: str, name: str, conversions: list[dict], chosen, model
 		crm_deal=name if doctype == "CRM Deal" else None,
 		visitor=None,
 	)
-	visitors, leads, deals = identity(probe)
-	touchpoint = frappe.qb.DocType("Touchpoint")
-	condition = None
-	for column, values in (
-		(touchpoint.visitor, visitors),
-		(touchpoint.crm_lead, leads),
-		(touchpoint.crm_deal, deals),
-	):
-		if values:
-			part = column.isin(sorted(values))
-			condition = part if condition is None else condition | part
-	touches = []
-	if condition is not None:
-		touches = (
-			frappe.qb.from_(touchpoint)
-			.select(*(touchpoint[f] for f in JOURNEY_FIELDS))
-			.where(condition)
-			.orderby(touchpoint.occurred_at)
-			.orderby(touchpoint.name)
-			.run(as_dict=True)
-		)
+	# Every touch of the person, before and after the conversion (the side panel shows the whole story).
+	touches = list(journeys([Person(probe.crm_lead, probe.crm_deal, probe.visitor)], None)[0].rows.values())
 	milestones = _milestones(chosen)
 	unverified = _unverified_visitors({t.visitor for t in touches if t.visitor})
 	return {
@@ -136,14 +98,7 @@ def _milestones(conversion) -> dict[str, list[str]]:
 	"""touchpoint -> milestones, as the engine marked them for the conversion (recomputed, not stored)."""
 	if not conversion:
 		return {}
-	from zoneinfo import ZoneInfo
-
-	from frappe.utils import get_system_timezone
-
-	from trackflow.ledger import journey
-
-	touches, _ = journey(conversion, ZoneInfo(get_system_timezone()), 3650)
-	return {t.id: sorted(t.milestones) for t in touches if t.milestones}
+	return {t.id: sorted(t.milestones) for t in journey(conversion, None).touches if t.milestones}
 
 
 def _unverified_visitors(visitors: set[str]) -> set[str]:

@@ -4,6 +4,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime
 
+from trackflow.integrations.crm import lead_for_email
 from trackflow.ledger import save_conversion
 
 
@@ -27,7 +28,7 @@ def record_conversion(
 		if name:
 			frappe.has_permission(doctype, "read", name, throw=True)
 	if email and not lead:
-		lead = frappe.db.get_value("CRM Lead", {"email": email.strip().lower()}, "name")
+		lead = (lead_for_email(email) or {}).get("name")
 	if not (lead or deal or visitor):
 		frappe.throw(_("Say who converted: a lead, a deal, a visitor or the email of a lead"))
 	doc = save_conversion(

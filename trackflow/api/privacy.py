@@ -7,8 +7,8 @@ from frappe import _
 from frappe.utils.verified_command import get_signed_params
 
 from trackflow.error_log import log_failure
-from trackflow.maintenance import erase_person, erase_visitor_data, person_data
 from trackflow.permissions import TRACKFLOW_MANAGER
+from trackflow.privacy import erase_person, erase_visitor_data, person_data
 
 
 @frappe.whitelist(methods=["POST"])

@@ -12,6 +12,7 @@ from frappe.utils.pdf import get_pdf
 
 from trackflow.engine import pdf as pdf_engine
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
+from trackflow.queues import STREAMS, get_queue
 from trackflow.trackflow.report.report_data import (
 	Period,
 	campaign_performance,
@@ -101,8 +102,6 @@ def queue_backlog_card(filters: str | dict | None = None) -> dict:
 	drain. It should stay near zero; a growing number means the scheduler or the workers are down. Who
 	may read Conversion Delivery (the card's document type, so the workspace shows it to them alone)."""
 	frappe.has_permission("Conversion Delivery", "read", throw=True)
-	from trackflow.queues import STREAMS, get_queue
-
 	return {"value": sum(get_queue(stream).backlog() for stream in STREAMS), "fieldtype": "Int"}
 
 

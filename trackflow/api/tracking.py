@@ -13,7 +13,7 @@ from trackflow.engine.privacy import truncate_ip
 from trackflow.engine.queue import RateLimited
 from trackflow.engine.ratelimit import allow, client_key
 from trackflow.local_cache import cached
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.settings import get_settings
 from trackflow.trackflow.doctype.trackflow_site.trackflow_site import sites_by_key
 
 # A busy office behind one NAT address sends a few batches a second at most; a site key shared by every

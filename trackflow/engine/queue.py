@@ -299,6 +299,19 @@ class RedisQueue:
 			pipe.llen(self.processing_key(worker))
 		return sum(int(n) for n in pipe.execute())
 
+	def orphaned(self) -> int:
+		"""Records held by workers whose heartbeat has expired: a worker died mid-batch. Nothing is lost
+		(the next drain's `recover` puts them back); a number that stays says no drain is running."""
+		workers = self._workers()
+		if not workers:
+			return 0
+		pipe = self.client.pipeline(transaction=False)
+		for worker in workers:
+			pipe.exists(self.heartbeat_key(worker))
+			pipe.llen(self.processing_key(worker))
+		replies = pipe.execute()
+		return sum(int(held) for alive, held in zip(replies[::2], replies[1::2], strict=True) if not alive)
+
 	def oldest_age(self, now: float | None = None) -> float | None:
 		"""Seconds since the oldest waiting record was enqueued (from its id), or None when empty."""
 		raw = self.client.lindex(self.main_key, -1)

@@ -22,6 +22,9 @@ from datetime import date
 from trackflow.engine.errors import ValidationError
 
 KEY_BYTES = 8
+# The day of a link's lifetime row: the retention purge moves the visitor sets of old days there (the days
+# keep their counts), so lifetime unique visitors stay exact while no day says who clicked when.
+LIFETIME_DAY = date(1900, 1, 1)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 

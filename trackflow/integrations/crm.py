@@ -15,10 +15,23 @@ from trackflow.engine import identity as identity_rules
 from trackflow.engine.conversions import deal_fields
 from trackflow.error_log import log_failure
 from trackflow.ledger import save_conversion, void_conversion
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.settings import get_settings
 
 VISITOR_COOKIES = ("_tf_v", "_tf_r")  # the embed script's visitor, and the /r/ redirect's
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def lead_for_email(email: str | None):
+	"""The CRM Lead an email resolves to, as {name, creation}: the oldest lead with that email (trimmed,
+	lower case; the column compares without case). The one rule for the drain, the conversions API and the
+	offline-touch import, so duplicate emails always resolve to the same lead. None when none has it."""
+	email = (email or "").strip().lower()
+	if not email:
+		return None
+	leads = frappe.get_all(
+		"CRM Lead", {"email": email}, ["name", "creation"], order_by="creation asc, name asc", limit=1
+	)
+	return leads[0] if leads else None
 
 
 def run_guarded(handler, doc) -> None:

@@ -8,9 +8,9 @@ import secrets
 import frappe
 
 from trackflow.api.privacy import erase_visitor, on_personal_data_deletion
+from trackflow.drain import drain
 from trackflow.engine.identity import sign
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase
 from trackflow.trackflow.doctype.trackflow_site.test_trackflow_site import batch, event, make_site, post
 

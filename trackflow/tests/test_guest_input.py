@@ -11,9 +11,9 @@ import time
 import frappe
 
 from trackflow import queues
+from trackflow.drain import drain
 from trackflow.engine.collect import encode_record, parse_collect
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase
 from trackflow.trackflow.doctype.tracked_link.test_tracked_link import make_link, visit
 from trackflow.trackflow.doctype.trackflow_site.test_trackflow_site import (

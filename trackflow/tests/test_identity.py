@@ -7,9 +7,9 @@ import secrets
 import frappe
 from frappe.utils import add_to_date, now_datetime
 
+from trackflow.drain import drain
 from trackflow.engine.identity import sign
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase
 from trackflow.trackflow.doctype.trackflow_site.test_trackflow_site import batch, event, make_site, post
 
@@ -144,7 +144,7 @@ class TestConsentPerPerson(TrackFlowTestCase):
 
 		from frappe.utils import get_system_timezone
 
-		from trackflow.maintenance import lead_activities
+		from trackflow.scoring import lead_activities
 
 		lead = make_lead(new_email())
 		granted = frappe.get_doc(

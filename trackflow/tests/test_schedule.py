@@ -3,20 +3,20 @@ and uninstall leaves no TrackFlow job behind."""
 
 import frappe
 
+from trackflow.drain import drain
 from trackflow.install import remove_scheduled_jobs
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase
 
 STEPS = (
 	"trackflow.integrations.crm.catch_up",
 	"trackflow.ledger.retry_failed",
-	"trackflow.maintenance.refresh_counters",
-	"trackflow.drain.fold_click_rollup",
-	"trackflow.ledger.fit_models",
-	"trackflow.maintenance.decay_scores",
-	"trackflow.maintenance.purge",
-	"trackflow.maintenance.expire_links",
+	"trackflow.clicks.refresh_counters",
+	"trackflow.clicks.fold_click_rollup",
+	"trackflow.fitting.fit_models",
+	"trackflow.scoring.decay_scores",
+	"trackflow.retention.purge",
+	"trackflow.links.expire_links",
 )
 
 
@@ -36,8 +36,9 @@ class TestSchedule(TrackFlowTestCase):
 		for step in STEPS:
 			self.assertIn(step, jobs)
 			self.assertIn(jobs[step], ("Hourly Long", "Daily Long"))
-		self.assertNotIn("trackflow.tasks.hourly", jobs)
-		self.assertNotIn("trackflow.tasks.daily", jobs)
+		# paths of earlier releases are gone once the jobs are synced (migrate)
+		for old in ("trackflow.tasks.hourly", "trackflow.tasks.drain_queues", "trackflow.maintenance.purge"):
+			self.assertNotIn(old, jobs)
 
 	def test_a_second_drain_of_a_stream_waits_for_the_first(self):
 		queue = get_queue("clicks")
@@ -52,7 +53,7 @@ class TestSchedule(TrackFlowTestCase):
 		from frappe.core.doctype.scheduled_job_type.scheduled_job_type import sync_jobs
 
 		sync_jobs()
-		self.assertTrue(frappe.db.exists("Scheduled Job Type", {"method": "trackflow.maintenance.purge"}))
+		self.assertTrue(frappe.db.exists("Scheduled Job Type", {"method": "trackflow.retention.purge"}))
 		remove_scheduled_jobs()
 		self.assertFalse(frappe.db.exists("Scheduled Job Type", {"method": ("like", "trackflow.%")}))
 		sync_jobs()  # as migrate would put them back

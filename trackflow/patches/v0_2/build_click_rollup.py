@@ -3,10 +3,10 @@ clicks stored before, and drop the wide Click Event index it replaces."""
 
 import frappe
 
+from trackflow.clicks import rebuild_click_rollup
+
 
 def execute():
-	from trackflow.maintenance import rebuild_click_rollup
-
 	if frappe.db.has_index("tabClick Event", "campaign_time_visitor"):
 		frappe.db.sql_ddl("ALTER TABLE `tabClick Event` DROP INDEX `campaign_time_visitor`")
 	rebuild_click_rollup()

@@ -14,7 +14,7 @@ from frappe.utils import get_datetime
 from trackflow.engine import stats
 from trackflow.engine.conversions import deal_fields
 from trackflow.engine.crm_schema import funnel_aliases, funnel_stages
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.settings import get_settings
 from trackflow.trackflow.report.report_data import Period, money
 
 CHUNK = 1000  # names per IN (...) list

@@ -6,7 +6,7 @@ import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import frappe
@@ -17,8 +17,9 @@ from frappe.utils import add_days, get_datetime, getdate, nowdate
 from trackflow.engine import rollup, stats
 from trackflow.engine.attribution.registry import get_model
 from trackflow.error_log import log_failure
+from trackflow.journeys import lost_deal_journeys
 from trackflow.permissions import row_criterion
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
+from trackflow.settings import get_settings
 
 DEFAULT_DAYS = 30
 FUNNEL_TYPES = ("lead_created", "deal_created", "deal_won")
@@ -499,57 +500,13 @@ def _path(channels: list[str | None], collapse: bool) -> list[str]:
 
 
 def _lost_journeys(period: Period | None, collapse: bool) -> list[list[str]]:
-	settings = get_settings()
-	lost_statuses = [row.deal_status for row in settings.lost_deal_statuses]
-	if not lost_statuses or not frappe.has_permission("CRM Deal", "read"):
+	"""Lost deals' journeys (the same journeys the model fits count), at most MAX_LOST_DEALS of the newest."""
+	if not frappe.has_permission("CRM Deal", "read"):
 		return []  # a role CRM does not let read deals sees no lost journeys (get_list would raise)
-	filters = {"status": ("in", lost_statuses)}
-	if period:
-		filters["modified"] = ("between", [period.start, period.end - timedelta(microseconds=1)])
-	deals = frappe.get_list(
-		"CRM Deal",
-		filters=filters,
-		fields=["name", "lead", "modified"],
-		limit_page_length=MAX_LOST_DEALS,
-		order_by="modified desc",
+	found = lost_deal_journeys(
+		period.start if period else None, period.end if period else None, MAX_LOST_DEALS, as_user=True
 	)
-	if not deals:
-		return []
-	leads = {d.lead for d in deals if d.lead}
-	visitors_by_lead = defaultdict(set)
-	if leads:
-		for visitor in frappe.get_all(
-			"TrackFlow Visitor", filters={"crm_lead": ("in", leads)}, fields=["name", "crm_lead"]
-		):
-			visitors_by_lead[visitor.crm_lead].add(visitor.name)
-	visitors = set().union(*visitors_by_lead.values()) if visitors_by_lead else set()
-	touch = frappe.qb.DocType("Touchpoint")
-	condition = touch.crm_deal.isin([d.name for d in deals])
-	if leads:
-		condition = condition | touch.crm_lead.isin(sorted(leads))
-	if visitors:
-		condition = condition | touch.visitor.isin(sorted(visitors))
-	lookback = timedelta(days=settings.attribution_lookback_days or 90)
-	earliest = min(get_datetime(d.modified) for d in deals) - lookback
-	rows = (
-		frappe.qb.from_(touch)
-		.select(touch.occurred_at, touch.name, touch.channel, touch.visitor, touch.crm_lead, touch.crm_deal)
-		.where(condition)
-		.where(touch.occurred_at >= earliest)
-		.run(as_dict=True)
-	)
-	journeys = []
-	for deal in deals:
-		mine = visitors_by_lead.get(deal.lead, set())
-		until = get_datetime(deal.modified)
-		touches = sorted(
-			(get_datetime(r.occurred_at), r.name, r.channel)
-			for r in rows
-			if (r.crm_deal == deal.name or (deal.lead and r.crm_lead == deal.lead) or r.visitor in mine)
-			and until - lookback <= get_datetime(r.occurred_at) <= until
-		)
-		journeys.append(_path([t[2] for t in touches], collapse))
-	return journeys
+	return [_path(list(journey.channels), collapse) for journey in found]
 
 
 # --- Link A/B Results ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from frappe.utils import add_days, add_to_date, now_datetime, nowdate
 from pypdf import PdfReader
 
 from trackflow.api.reports import generate_attribution_pdf
-from trackflow.drain import store_clicks
+from trackflow.clicks import store_clicks
 from trackflow.engine.pdf import pdf_text
 from trackflow.ledger import attribute_conversion
 from trackflow.testing import TrackFlowTestCase, epoch_seconds

@@ -210,7 +210,7 @@ class TestDataDrivenModels(TrackFlowTestCase):
 		frappe.db.set_single_value("TrackFlow Settings", "data_sufficiency_min_journeys", self.min_journeys)
 
 	def test_fit_then_attribute_with_markov_and_shapley(self):
-		from trackflow.ledger import fit_models
+		from trackflow.fitting import fit_models
 
 		won = []
 		for channels in (("paid_search", "email"), ("email",), ("paid_search", "referral", "email")):

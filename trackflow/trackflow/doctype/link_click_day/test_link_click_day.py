@@ -8,9 +8,10 @@ import secrets
 import frappe
 from frappe.utils import add_days, add_to_date, getdate, now_datetime, nowdate
 
-from trackflow import maintenance
-from trackflow.drain import fold_click_rollup, store_clicks
+from trackflow.clicks import fold_click_rollup, rebuild_click_rollup, refresh_counters, store_clicks
 from trackflow.engine import rollup
+from trackflow.privacy import erase_visitor_data
+from trackflow.retention import purge
 from trackflow.testing import TrackFlowTestCase, epoch_seconds
 
 
@@ -46,10 +47,10 @@ class TestLinkClickDay(TrackFlowTestCase):
 		)
 		self.visitors = [secrets.token_hex(16) for _ in range(3)]
 
-	def rows(self) -> list:
+	def rows(self, lifetime: bool = False) -> list:
 		return frappe.get_all(
 			"Link Click Day",
-			filters={"campaign": self.campaign},
+			filters={"campaign": self.campaign, "day": ("=" if lifetime else "!=", rollup.LIFETIME_DAY)},
 			fields=["day", "clicks", "bot_clicks", "visitors", "visitor_set", "is_delta"],
 			order_by="day asc, is_delta asc, name asc",
 		)
@@ -104,21 +105,54 @@ class TestLinkClickDay(TrackFlowTestCase):
 	def test_erasure_takes_the_visitor_out_and_keeps_the_clicks(self):
 		a, b, _c = self.visitors
 		store_clicks([record(self.link, self.campaign, a), record(self.link, self.campaign, b)])
-		maintenance.erase_visitor_data(a)
+		erase_visitor_data(a)
 		(row,) = self.rows()
 		self.assertEqual((row.clicks, row.visitors), (2, 1))
 		self.assertEqual(list(rollup.decode(row.visitor_set)), [rollup.visitor_key(b)])
 
-	def test_purge_clears_old_visitor_sets_and_keeps_counts(self):
+	def test_purge_moves_old_visitor_sets_to_the_lifetime_row_and_keeps_counts(self):
 		a, b, _c = self.visitors
 		store_clicks([record(self.link, self.campaign, a, days_ago=500), record(self.link, self.campaign, b)])
-		report = maintenance.purge()
+		report = purge()
 		self.assertGreaterEqual(report["tables"]["click visitor sets"], 1)
 		old, recent = self.rows()
 		self.assertEqual(getdate(old.day), getdate(add_days(nowdate(), -500)))
 		self.assertEqual((old.clicks, old.visitors, old.visitor_set), (1, 1, None))
 		self.assertEqual(
 			(recent.visitors, list(rollup.decode(recent.visitor_set))), (1, [rollup.visitor_key(b)])
+		)
+		(lifetime,) = self.rows(lifetime=True)
+		self.assertEqual(
+			(lifetime.clicks, list(rollup.decode(lifetime.visitor_set))), (0, [rollup.visitor_key(a)])
+		)
+		erase_visitor_data(a)  # an erased visitor leaves the lifetime row too
+		(lifetime,) = self.rows(lifetime=True)
+		self.assertEqual((lifetime.visitors, lifetime.visitor_set), (0, ""))
+
+	def test_a_purge_of_old_clicks_leaves_lifetime_counters_unchanged(self):
+		a, b, c = self.visitors
+		store_clicks(
+			[
+				record(self.link, self.campaign, a, days_ago=500),
+				record(self.link, self.campaign, b, days_ago=500),
+				record(self.link, self.campaign, a, days_ago=400),  # a returns: one visitor, two days
+				record(self.link, self.campaign, c, days_ago=450, is_bot=1),
+				record(self.link, self.campaign, a),
+				record(self.link, self.campaign, c),
+			]
+		)
+		fields = ["total_clicks", "bot_clicks", "unique_visitors"]
+		refresh_counters()
+		before = frappe.db.get_value("Tracked Link", self.link, fields, as_dict=True)
+		campaign_before = frappe.db.get_value("Link Campaign", self.campaign, fields, as_dict=True)
+		self.assertEqual((before.total_clicks, before.bot_clicks, before.unique_visitors), (5, 1, 3))
+		self.assertEqual(campaign_before, before)
+		purge()
+		self.assertEqual(frappe.db.count("Click Event", {"tracked_link": self.link}), 2)  # old clicks gone
+		refresh_counters()
+		self.assertEqual(frappe.db.get_value("Tracked Link", self.link, fields, as_dict=True), before)
+		self.assertEqual(
+			frappe.db.get_value("Link Campaign", self.campaign, fields, as_dict=True), campaign_before
 		)
 
 	def test_rebuild_from_the_clicks_gives_the_drains_rows(self):
@@ -136,5 +170,5 @@ class TestLinkClickDay(TrackFlowTestCase):
 		self.assertEqual(len(drained), 2)
 		# the rebuild reads every click of the site: chunks of 2 on a test site, larger ones on a site with data
 		chunk = max(2, frappe.db.count("Click Event") // 20)
-		self.assertGreaterEqual(maintenance.rebuild_click_rollup(chunk=chunk), 4)
+		self.assertGreaterEqual(rebuild_click_rollup(chunk=chunk), 4)
 		self.assertEqual(self.rows(), drained)

@@ -7,9 +7,9 @@ import frappe
 from werkzeug.exceptions import HTTPException
 
 from trackflow.api.links import bulk_create_links, create_tracked_link, get_link_stats
+from trackflow.drain import drain
 from trackflow.engine import links as engine_links
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase, fake_request
 from trackflow.trackflow.doctype.trackflow_settings.test_trackflow_settings import make_user
 from trackflow.web import redirect

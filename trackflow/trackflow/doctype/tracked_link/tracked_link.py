@@ -10,8 +10,8 @@ from frappe.utils import get_url
 
 from trackflow.engine import links, qr
 from trackflow.engine.errors import ValidationError
-from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
-from trackflow.web.redirect import invalidate_link
+from trackflow.links import invalidate_link
+from trackflow.settings import get_settings
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 CODE_ATTEMPTS = 5

@@ -8,6 +8,7 @@ from frappe.utils import cint
 
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.settings import INT_BOUNDS, validate_settings
+from trackflow.links import clear_link_cache, clear_settings_cache
 
 
 class TrackFlowSettings(Document):
@@ -74,13 +75,6 @@ class TrackFlowSettings(Document):
 			frappe.throw(str(e), title=_("Invalid TrackFlow Settings"))
 
 	def on_update(self):
-		from trackflow.web.redirect import clear_link_cache, clear_settings_cache
-
 		clear_settings_cache()
 		if self.has_value_changed("utm_merge_mode"):
 			clear_link_cache()  # cached links merged their UTM with the old mode
-
-
-def get_settings() -> TrackFlowSettings:
-	"""The settings document, from Frappe's cache (cleared by Frappe when the settings are saved)."""
-	return frappe.get_cached_doc("TrackFlow Settings")

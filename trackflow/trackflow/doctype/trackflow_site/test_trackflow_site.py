@@ -8,9 +8,9 @@ import time
 import frappe
 
 from trackflow.api.tracking import collect
+from trackflow.drain import drain
 from trackflow.engine.identity import sign
 from trackflow.queues import get_queue
-from trackflow.tasks import drain
 from trackflow.testing import TrackFlowTestCase, fake_request
 from trackflow.trackflow.doctype.tracked_link.test_tracked_link import make_link, visit
 

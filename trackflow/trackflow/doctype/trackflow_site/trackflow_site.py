@@ -11,6 +11,9 @@ from frappe.utils import get_url
 import trackflow
 from trackflow.engine.collect import normalize_domain
 from trackflow.engine.errors import ValidationError
+from trackflow.links import clear_settings_cache
+from trackflow.local_cache import forget
+from trackflow.settings import get_settings
 
 
 class TrackFlowSite(Document):
@@ -50,13 +53,11 @@ class TrackFlowSite(Document):
 		"""The server's settings the embed script reads from its tag: consent mode (the site's, else
 		TrackFlow Settings'), session timeout, cookie lifetime, DNT/GPC when the site ignores them, and
 		whether it sends the `_ga` and `_fbp` cookies (Capture Ad Platform Cookies; off by default)."""
-		from trackflow.trackflow.doctype.trackflow_settings.trackflow_settings import get_settings
-
 		settings = get_settings()
 		attributes = {
-			"data-consent": self.consent_mode or settings.consent_mode or "opt-out",
-			"data-session-minutes": str(settings.session_timeout_minutes or 30),
-			"data-cookie-days": str(settings.cookie_lifetime_days or 395),
+			"data-consent": self.consent_mode or settings.consent_mode,
+			"data-session-minutes": str(settings.session_timeout_minutes),
+			"data-cookie-days": str(settings.cookie_lifetime_days),
 		}
 		if not self.honour_do_not_track:
 			attributes["data-respect-dnt"] = "false"
@@ -113,9 +114,6 @@ SITES_CACHE_KEY = "trackflow:sites_by_key"
 def clear_site_cache(*site_keys: str | None):
 	"""Forget the cached site map (in Redis, and in this process; other processes see a change within
 	collect's LOCAL_TTL) and the redirect settings, which list the sites' domains."""
-	from trackflow.local_cache import forget
-	from trackflow.web.redirect import clear_settings_cache
-
 	frappe.cache.delete_value(SITES_CACHE_KEY)
 	forget(("collect-sites", frappe.local.site))
 	clear_settings_cache()  # the redirect appends click ids only for TrackFlow Sites' domains

@@ -1,6 +1,6 @@
 # Copyright (c) 2026, TrackFlow developers
 # License: AGPL-3.0. See license.txt
-"""Frappe tests of the scheduled jobs, retention, erasure and bench commands (run with bench run-tests)."""
+"""Frappe tests of the scheduled upkeep (scores, retention, erasure, links, counters) and the bench commands."""
 
 import secrets
 
@@ -8,9 +8,13 @@ import frappe
 from click.testing import CliRunner
 from frappe.utils import add_to_date, now_datetime
 
-from trackflow import maintenance
+from trackflow.clicks import refresh_counters
 from trackflow.commands import trackflow_group
 from trackflow.ledger import attribute_conversion
+from trackflow.links import expire_links
+from trackflow.privacy import erase_visitor_data
+from trackflow.retention import purge
+from trackflow.scoring import decay_scores, rescore_lead
 from trackflow.testing import TrackFlowTestCase
 from trackflow.trackflow.doctype.conversion.test_conversion import add_journey, conversion_of, make_lead
 
@@ -22,7 +26,7 @@ def old(doc, days: int):
 	)
 
 
-class TestMaintenance(TrackFlowTestCase):
+class TestUpkeep(TrackFlowTestCase):
 	def test_scoring_rescore_and_decay_are_idempotent(self):
 		rule = f"TF page views {secrets.token_hex(3)}"
 		frappe.get_doc(
@@ -36,7 +40,7 @@ class TestMaintenance(TrackFlowTestCase):
 		).insert()
 		lead = make_lead()
 		add_journey(lead, ("email", "email", "paid_search"))
-		score = maintenance.rescore_lead(lead.name)
+		score = rescore_lead(lead.name)
 		self.assertGreater(score, 0)
 		fields = frappe.db.get_value(
 			"CRM Lead",
@@ -47,8 +51,8 @@ class TestMaintenance(TrackFlowTestCase):
 		self.assertEqual(fields.tf_engagement_score, score)
 		self.assertTrue(fields.tf_engagement_grade and fields.tf_temperature)
 		self.assertTrue(frappe.db.exists("Lead Score History", {"crm_lead": lead.name}))
-		maintenance.decay_scores()
-		second = maintenance.decay_scores()
+		decay_scores()
+		second = decay_scores()
 		self.assertEqual(frappe.db.get_value("CRM Lead", lead.name, "tf_engagement_score"), score)
 		self.assertLessEqual(second["changed"], second["leads"])
 
@@ -71,12 +75,12 @@ class TestMaintenance(TrackFlowTestCase):
 		for name in credited:
 			old(frappe.get_doc("Touchpoint", name), 900)
 		old(loose, 900)
-		report = maintenance.purge()
+		report = purge()
 		self.assertGreaterEqual(report["tables"]["touchpoints"], 1)
 		self.assertFalse(frappe.db.exists("Touchpoint", loose.name))
 		for name in credited:
 			self.assertTrue(frappe.db.exists("Touchpoint", name))
-		self.assertEqual(maintenance.purge()["tables"]["touchpoints"], 0)  # a second run finds nothing
+		self.assertEqual(purge()["tables"]["touchpoints"], 0)  # a second run finds nothing
 
 	def test_erase_visitor_removes_identity_and_keeps_money(self):
 		lead = make_lead()
@@ -85,7 +89,7 @@ class TestMaintenance(TrackFlowTestCase):
 		conversion = conversion_of(f"lead_created:{lead.name}")
 		attribute_conversion(conversion.name)
 		rows = frappe.db.count("Attribution Credit", {"conversion": conversion.name})
-		maintenance.erase_visitor_data(visitor)
+		erase_visitor_data(visitor)
 		self.assertFalse(frappe.db.exists("TrackFlow Visitor", visitor))
 		self.assertFalse(frappe.db.exists("Touchpoint", {"visitor": visitor}))
 		self.assertEqual(frappe.db.count("Attribution Credit", {"conversion": conversion.name}), rows)
@@ -95,12 +99,12 @@ class TestMaintenance(TrackFlowTestCase):
 
 		link = make_link(expires_at=add_to_date(now_datetime(), days=-1))
 		forever = make_link()  # no expiry date: never expired
-		self.assertIn(link.name, maintenance.expire_links())
+		self.assertIn(link.name, expire_links())
 		self.assertEqual(frappe.db.get_value("Tracked Link", forever.name, "status"), "Active")
 		self.assertEqual(frappe.db.get_value("Tracked Link", link.name, "status"), "Expired")
-		self.assertEqual(maintenance.expire_links(), [])
-		maintenance.refresh_counters()
-		maintenance.refresh_counters()
+		self.assertEqual(expire_links(), [])
+		refresh_counters()
+		refresh_counters()
 
 
 class TestCommands(TrackFlowTestCase):
