@@ -21,6 +21,7 @@ from trackflow import queues
 from trackflow.bulk import STANDARD_FIELDS, insert_guest_rows, insert_rows, standard_values, update_by_name
 from trackflow.engine import bots, rollup
 from trackflow.engine.channels import classify_channel
+from trackflow.engine.redirect import Click
 from trackflow.engine.sessions import VisitorRow
 from trackflow.error_log import log_failure
 from trackflow.links import invalidate_link
@@ -28,24 +29,24 @@ from trackflow.sessions import store_visitors
 from trackflow.times import local_datetime, site_tz
 
 
-def record_click(click: dict, limit: tuple[str, int] | None = None) -> None:
+def record_click(click: Click, limit: tuple[str, int] | None = None) -> None:
 	"""One round trip to the queue (the rate limit counted with it; RateLimited when over). While
 	redis_queue is away the click is written directly (the slow path, the same sink the drain uses) and
 	counted, and the limit fails open; whatever fails there, the visitor still gets the redirect."""
 	try:
-		queues.enqueue("clicks", click, [limit] if limit else ())  # None: shed at the backlog cap (counted)
+		queues.enqueue(
+			"clicks", click.encode(), [limit] if limit else ()
+		)  # None: shed at the backlog cap (counted)
 		return
 	except redis.RedisError:
 		pass
 	try:
-		store_clicks([click], parse_agents=False)
+		store_clicks([click.encode()], parse_agents=False)
 		count_direct_write()
 		frappe.db.commit()
 	except Exception as error:
 		frappe.db.rollback()
-		log_failure(
-			"TrackFlow: a click could not be queued nor written", error, "Tracked Link", click.get("link")
-		)
+		log_failure("TrackFlow: a click could not be queued nor written", error, "Tracked Link", click.link)
 
 
 def store_clicks(records: list[dict], parse_agents: bool = True) -> None:
@@ -54,20 +55,21 @@ def store_clicks(records: list[dict], parse_agents: bool = True) -> None:
 
 	`parse_agents` false (the redirect's direct write while Redis is away) leaves browser, OS and device
 	empty: parsing a user agent costs a fresh web worker a fifth of a second the first time, and the raw
-	user agent is stored all the same."""
-	by_id = {r["id"]: r for r in records if r.get("link")}
+	user agent is stored all the same. A record that is not a click raises ValidationError (the queue
+	sets it aside)."""
+	by_id = {r.id: r for r in map(Click.decode, records)}
 	if not by_id:
 		return
 	click = frappe.qb.DocType("Click Event")
 	existing = set(
 		frappe.qb.from_(click).select(click.name).where(click.name.isin(list(by_id))).run(pluck=True)
 	)
-	new = [r for r in by_id.values() if r["id"] not in existing]
+	new = [r for r in by_id.values() if r.id not in existing]
 	if not new:
 		return  # a replayed batch
 	tz = site_tz()
 	now = now_datetime()
-	link_names = sorted({r["link"] for r in new})
+	link_names = sorted({r.link for r in new})
 	links = {
 		row.name: row
 		for row in frappe.get_all(
@@ -88,35 +90,38 @@ def store_clicks(records: list[dict], parse_agents: bool = True) -> None:
 
 	fields = [*STANDARD_FIELDS, "tracked_link", "campaign", "variant", "clicked_at", "visitor_id", "is_bot"]
 	fields += ["bot_reason", "is_qr_scan", "ip_prefix", "referrer", "user_agent", "browser", "os", "device"]
+	fields += ["outcome", "redirected_to"]
 	values = []
 	for r in new:
-		agent = bots.parse_user_agent(r.get("user_agent") or "") if parse_agents else bots.UNKNOWN_AGENT
+		agent = bots.parse_user_agent(r.user_agent or "") if parse_agents else bots.UNKNOWN_AGENT
 		values.append(
 			[
-				*standard_values(r["id"], now),
-				r["link"],
-				r.get("campaign"),
-				r.get("variant"),
-				local_datetime(int(r["ts"] * 1000), tz),
-				r.get("visitor"),
-				r.get("is_bot") or 0,
-				r.get("bot_reason"),
-				r.get("is_scan") or 0,
-				r.get("ip"),
-				r.get("referrer"),
-				r.get("user_agent"),
+				*standard_values(r.id, now),
+				r.link,
+				r.campaign,
+				r.variant,
+				local_datetime(int(r.ts * 1000), tz),
+				r.visitor,
+				r.is_bot,
+				r.bot_reason,
+				r.is_scan,
+				r.ip,
+				r.referrer,
+				r.user_agent,
 				agent.browser,
 				agent.os,
 				agent.device_type,
+				r.outcome,
+				r.redirected_to,
 			]
 		)
 	insert_guest_rows("Click Event", fields, values)
 
-	humans = [r for r in new if not r.get("is_bot") and r["link"] in links]
+	humans = [r for r in new if not r.is_bot and r.link in links]
 	_store_click_touchpoints(humans, links, tz, now)
 	_store_click_visitors(humans, tz, now)
 	_count_clicks(new, links, tz)
-	roll_up_clicks(new, lambda r: local_datetime(int(r["ts"] * 1000), tz).date(), now)
+	roll_up_clicks([r.encode() for r in new], lambda r: local_datetime(int(r["ts"] * 1000), tz).date(), now)
 
 
 ROLLUP_FIELDS = ["campaign", "tracked_link", "variant", "day", "clicks", "bot_clicks", "visitors"]
@@ -230,7 +235,7 @@ def _fold(delta_names: list[str]) -> int:
 	return len(deltas)
 
 
-def _store_click_touchpoints(humans: list[dict], links: dict, tz: ZoneInfo, now: datetime) -> None:
+def _store_click_touchpoints(humans: list[Click], links: dict, tz: ZoneInfo, now: datetime) -> None:
 	"""Each human click is a touchpoint (named after the click id); a tracked landing session adopts it."""
 	if not humans:
 		return
@@ -245,7 +250,7 @@ def _store_click_touchpoints(humans: list[dict], links: dict, tz: ZoneInfo, now:
 		"term",
 		"referrer",
 	]
-	campaigns = sorted({links[r["link"]].campaign for r in humans if links[r["link"]].campaign})
+	campaigns = sorted({links[r.link].campaign for r in humans if links[r.link].campaign})
 	campaign_channels = dict(
 		frappe.get_all(
 			"Link Campaign", filters={"name": ("in", campaigns)}, fields=["name", "channel"], as_list=True
@@ -255,49 +260,49 @@ def _store_click_touchpoints(humans: list[dict], links: dict, tz: ZoneInfo, now:
 	)
 	values = []
 	for r in humans:
-		link = links[r["link"]]
+		link = links[r.link]
 		channel = click_channel(r, link, campaign_channels.get(link.campaign))
 		values.append(
 			[
-				*standard_values(r["id"], now),
-				local_datetime(int(r["ts"] * 1000), tz),
+				*standard_values(r.id, now),
+				local_datetime(int(r.ts * 1000), tz),
 				"click",
 				channel,
-				r.get("visitor"),
-				r["id"],
-				r["link"],
+				r.visitor,
+				r.id,
+				r.link,
 				link.campaign,
 				link.utm_source,
 				link.utm_medium,
 				link.utm_campaign,
 				link.utm_content,
 				link.utm_term,
-				r.get("referrer"),
+				r.referrer,
 			]
 		)
 	insert_guest_rows("Touchpoint", fields, values)
 
 
-def click_channel(click: dict, link, campaign_channel: str | None) -> str:
+def click_channel(click: Click, link, campaign_channel: str | None) -> str:
 	"""A scan is "qr"; else the campaign's channel; else what the link's UTM says. A short-link click is a
 	marketing touch by definition, so "direct" (nothing known) becomes "other"."""
-	if click.get("is_scan"):
+	if click.is_scan:
 		return "qr"
 	if campaign_channel:
 		return campaign_channel
-	channel = classify_channel(link.utm_source, link.utm_medium, click.get("referrer"))
+	channel = classify_channel(link.utm_source, link.utm_medium, click.referrer)
 	return "other" if channel == "direct" else channel
 
 
-def _store_click_visitors(humans: list[dict], tz: ZoneInfo, now: datetime) -> None:
+def _store_click_visitors(humans: list[Click], tz: ZoneInfo, now: datetime) -> None:
 	"""The redirect's visitor ids are visitors too: a lead created on this site with that cookie (or a
 	landing session that adopts the click) ties the click to a person."""
 	visitors: dict[str, tuple[int, int]] = {}
 	for r in humans:
-		if r.get("visitor"):
-			ms = int(r["ts"] * 1000)
-			first, last = visitors.get(r["visitor"], (ms, ms))
-			visitors[r["visitor"]] = (min(first, ms), max(last, ms))
+		if r.visitor:
+			ms = int(r.ts * 1000)
+			first, last = visitors.get(r.visitor, (ms, ms))
+			visitors[r.visitor] = (min(first, ms), max(last, ms))
 	rows = [
 		VisitorRow(visitor=v, site=None, first_seen=first, last_seen=last, consent=None)
 		for v, (first, last) in visitors.items()
@@ -309,22 +314,22 @@ GREATEST = CustomFunction("GREATEST", ["a", "b"])
 COALESCE = CustomFunction("COALESCE", ["a", "b"])
 
 
-def _count_clicks(new: list[dict], links: dict, tz: ZoneInfo) -> None:
+def _count_clicks(new: list[Click], links: dict, tz: ZoneInfo) -> None:
 	"""Add the clicks inserted now to their links', variants' and campaigns' click counts (one UPDATE
 	each), so max_clicks and the forms move at once. Unique visitors are not counted here: they are the
 	rollup's distinct visitors, written by `refresh_counters`."""
 	link_counts: dict[str, dict] = defaultdict(lambda: {"clicks": 0, "bots": 0, "last": None})
 	variant_counts: dict[tuple[str, str], int] = defaultdict(int)
 	for r in new:
-		counts = link_counts[r["link"]]
-		when = local_datetime(int(r["ts"] * 1000), tz)
+		counts = link_counts[r.link]
+		when = local_datetime(int(r.ts * 1000), tz)
 		counts["last"] = max(counts["last"] or when, when)
-		if r.get("is_bot"):
+		if r.is_bot:
 			counts["bots"] += 1
 			continue
 		counts["clicks"] += 1
-		if r.get("variant"):
-			variant_counts[(r["link"], r["variant"])] += 1
+		if r.variant:
+			variant_counts[(r.link, r.variant)] += 1
 	campaign_counts: dict[str, dict] = defaultdict(lambda: {"clicks": 0, "bots": 0, "last": None})
 	for name, counts in link_counts.items():
 		_increment("Tracked Link", name, counts)

@@ -8,7 +8,7 @@ import pytest
 
 from trackflow.engine import redirect
 from trackflow.engine.errors import ValidationError
-from trackflow.engine.redirect import RedirectRequest, RedirectSettings, decide, prepare_link
+from trackflow.engine.redirect import Click, RedirectRequest, RedirectSettings, decide, prepare_link
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 NOW = 1_800_000_000.0
@@ -37,23 +37,21 @@ def test_a_click_is_a_302_with_no_store_a_cookie_and_a_click_record():
 	location, click_id = decision.location.split("&tf_click=")
 	assert location == "https://shop.example.com/p?ref=1&utm_source=newsletter&utm_medium=email"
 	click = decision.click
-	assert click_id == click["id"] and len(click_id) == 32
+	assert click_id == click.id and len(click_id) == 32
 	assert (cookie := decision.cookies[0]).name == "_tf_r"
-	assert cookie.value == click["visitor"] and len(cookie.value) == 32
+	assert cookie.value == click.visitor and len(cookie.value) == 32
 	assert (
 		cookie.header_value()
 		== f"_tf_r={cookie.value}; Max-Age={395 * 86400}; Path=/; SameSite=Lax; Secure; HttpOnly"
 	)
-	assert click == {
+	assert click.encode() == {
 		"id": click_id,
 		"link": "Ab3xK9p",
-		"code": "Ab3xK9p",
 		"campaign": "Spring",
 		"variant": None,
 		"outcome": "destination",
 		"ts": NOW,
 		"visitor": cookie.value,
-		"new_visitor": 1,
 		"ip": "203.0.113.0",
 		"user_agent": CHROME,
 		"referrer": "https://news.example.org/post",
@@ -61,21 +59,20 @@ def test_a_click_is_a_302_with_no_store_a_cookie_and_a_click_record():
 		"bot_reason": None,
 		"is_scan": 0,
 		"redirected_to": decision.location,
-		"method": "GET",
 	}
-	json.dumps(click)  # ready for the queue
+	assert Click.decode(json.loads(json.dumps(click.encode()))) == click  # through the queue and back
 
 
 def test_a_returning_visitor_keeps_its_id_and_http_gets_no_secure_flag():
 	decision = decide(link(), request(cookies={"_tf_r": VISITOR}, is_https=False), SETTINGS)
-	assert decision.click["visitor"] == VISITOR and decision.click["new_visitor"] == 0
+	assert decision.click.visitor == VISITOR
 	assert decision.cookies[0].value == VISITOR and not decision.cookies[0].secure
 	assert "Secure" not in decision.cookies[0].header_value()
 
 
 def test_a_forged_visitor_cookie_is_replaced():
 	decision = decide(link(), request(cookies={"_tf_r": "x'; DROP TABLE"}), SETTINGS)
-	assert decision.click["visitor"] != "x'; DROP TABLE" and decision.click["new_visitor"] == 1
+	assert decision.click.visitor != "x'; DROP TABLE" and len(decision.click.visitor) == 32
 
 
 @pytest.mark.parametrize(
@@ -99,7 +96,7 @@ def test_consent_decides_the_cookie_but_the_click_is_counted(mode, cookies, head
 	)
 	assert decision.status == 302 and decision.click is not None
 	assert bool(decision.cookies) is allowed
-	assert decision.click["visitor"] == (VISITOR if allowed else None)
+	assert decision.click.visitor == (VISITOR if allowed else None)
 
 
 def test_dnt_is_ignored_when_not_honoured():
@@ -124,12 +121,12 @@ def test_dnt_is_ignored_when_not_honoured():
 def test_click_id_only_for_own_domains(destination, own, appended):
 	decision = decide(link(destination=destination), request(), RedirectSettings(own_domains=own))
 	assert ("tf_click=" in decision.location) is appended
-	assert decision.click["id"]  # recorded either way
+	assert decision.click.id  # recorded either way
 
 
 def test_scans_are_marked():
-	assert decide(link(), request(query="q=1"), SETTINGS).click["is_scan"] == 1
-	assert decide(link(), request(query="q=2"), SETTINGS).click["is_scan"] == 0
+	assert decide(link(), request(query="q=1"), SETTINGS).click.is_scan == 1
+	assert decide(link(), request(query="q=2"), SETTINGS).click.is_scan == 0
 
 
 @pytest.mark.parametrize(
@@ -148,8 +145,8 @@ def test_scans_are_marked():
 def test_bots_are_redirected_flagged_and_get_no_cookie(method, headers, reason):
 	decision = decide(link(), request(method=method, headers=headers), SETTINGS)
 	assert decision.status == 302 and decision.location.startswith("https://shop.example.com/p")
-	assert (decision.click["is_bot"], decision.click["bot_reason"]) == (1, reason)
-	assert decision.cookies == () and decision.click["visitor"] is None
+	assert (decision.click.is_bot, decision.click.bot_reason) == (1, reason)
+	assert decision.cookies == () and decision.click.visitor is None
 
 
 @pytest.mark.parametrize(
@@ -160,7 +157,7 @@ def test_unavailable_links_go_to_the_fallback_or_404(changes):
 	with_fallback = decide(link(fallback="https://shop.example.com/expired", **changes), request(), SETTINGS)
 	assert with_fallback.status == 302 and with_fallback.reason == "fallback"
 	assert with_fallback.location.startswith("https://shop.example.com/expired?tf_click=")
-	assert with_fallback.click["outcome"] == "fallback"
+	assert with_fallback.click.outcome == "fallback"
 	without = decide(link(**changes), request(), SETTINGS)
 	assert (without.status, without.location, without.click, without.reason) == (404, None, None, "inactive")
 	assert ("Cache-Control", "no-store") in without.headers
@@ -201,12 +198,12 @@ def test_variants_are_sticky_weighted_and_recorded():
 	first = decide(data, request(cookies={"_tf_r": VISITOR}), SETTINGS)
 	for _ in range(10):
 		again = decide(data, request(cookies={"_tf_r": VISITOR}), SETTINGS)
-		assert again.click["variant"] == first.click["variant"]
+		assert again.click.variant == first.click.variant
 		assert again.location.split("?")[0] == first.location.split("?")[0]
-	new_visitors = Counter(decide(data, request(), SETTINGS).click["variant"] for _ in range(2000))
+	new_visitors = Counter(decide(data, request(), SETTINGS).click.variant for _ in range(2000))
 	assert set(new_visitors) == {"A", "B"} and min(new_visitors.values()) > 850
 	cookieless = Counter(
-		decide(data, request(), RedirectSettings(consent_mode="opt-in")).click["variant"] for _ in range(2000)
+		decide(data, request(), RedirectSettings(consent_mode="opt-in")).click.variant for _ in range(2000)
 	)
 	assert set(cookieless) == {"A", "B"} and min(cookieless.values()) > 850
 
@@ -217,10 +214,10 @@ def test_non_ascii_destinations_become_ascii_locations():
 
 
 def test_ipv6_and_missing_ip():
-	assert decide(link(), request(client_ip="2001:db8:1:2::5"), SETTINGS).click["ip"] == "2001:db8:1::"
-	assert decide(link(), request(client_ip=None), SETTINGS).click["ip"] is None
+	assert decide(link(), request(client_ip="2001:db8:1:2::5"), SETTINGS).click.ip == "2001:db8:1::"
+	assert decide(link(), request(client_ip=None), SETTINGS).click.ip is None
 	narrow = RedirectSettings(ipv4_prefix=16)
-	assert decide(link(), request(), narrow).click["ip"] == "203.0.0.0"
+	assert decide(link(), request(), narrow).click.ip == "203.0.0.0"
 
 
 def test_redirect_code_from_path():
@@ -257,7 +254,7 @@ def test_decision_is_fast():
 )
 def test_click_id_placement(destination, expected):
 	decision = decide(link(destination=destination, utm={}), request(), SETTINGS)
-	assert decision.location == expected.format(id=decision.click["id"])
+	assert decision.location == expected.format(id=decision.click.id)
 
 
 def test_settings_from_trackflow_settings_fields():
@@ -292,3 +289,25 @@ def test_variant_rows_as_the_child_table_stores_them():
 		variants=[{"label": "A", "destination_url": "https://shop.example.com/a", "weight": 1}], utm={}
 	)
 	assert data["variants"] == [{"label": "A", "destination": "https://shop.example.com/a", "weight": 1.0}]
+
+
+@pytest.mark.parametrize(
+	"record, error",
+	[
+		([], "must be an object"),
+		({"link": "L", "ts": NOW}, "needs a text id"),
+		({"id": "x", "ts": NOW}, "needs a text link"),
+		({"id": "x", "link": "L"}, "epoch seconds"),
+		({"id": "x", "link": "L", "ts": True}, "epoch seconds"),
+		({"id": "x", "link": "L", "ts": NOW, "outcome": "elsewhere"}, "Unknown click outcome"),
+		({"id": "x", "link": "L", "ts": NOW, "visitor": {"$ne": 1}}, "visitor must be text"),
+	],
+)
+def test_a_click_record_that_is_not_one_is_refused(record, error):
+	with pytest.raises(ValidationError, match=error):
+		Click.decode(record)
+
+
+def test_a_click_queued_by_an_earlier_release_loses_the_keys_it_no_longer_stores():
+	old = {"id": "x", "link": "L", "ts": NOW, "code": "L", "new_visitor": 1, "method": "GET", "is_bot": None}
+	assert Click.decode(old) == Click(id="x", link="L", ts=NOW)

@@ -123,6 +123,5 @@ def get_link_stats(link: str) -> dict:
 		"by_day": by_day,
 		"by_variant": grouped(click.variant, "variant"),
 		"by_referrer": grouped(click.referrer, "referrer", limit=20),
-		"by_country": grouped(click.country, "country", limit=20),
 		"qr_scans": frappe.db.count("Click Event", {"tracked_link": doc.name, "is_bot": 0, "is_qr_scan": 1}),
 	}

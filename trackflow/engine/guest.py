@@ -64,6 +64,7 @@ COLUMNS: Mapping[str, Mapping[str, Column]] = {
 		variant=(TEXT, DATA_LENGTH),
 		visitor_id=(KEY, 64),
 		bot_reason=(TEXT, DATA_LENGTH),
+		outcome=(KEY, DATA_LENGTH),
 		redirected_to=(URL, 4096),
 		ip_prefix=(KEY, 64),
 		referrer=(URL, 1024),

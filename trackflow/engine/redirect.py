@@ -3,10 +3,11 @@
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from trackflow.engine import bots, links, privacy, qr
+from trackflow.engine.errors import ValidationError
 from trackflow.engine.queue import new_id
 
 ACTIVE_STATUS = "Active"
@@ -99,11 +100,64 @@ class Cookie:
 		return "; ".join(parts)
 
 
+OUTCOMES = ("destination", "fallback")
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+	"""One /r/ click as it is queued and stored: every field is a Click Event column (the touchpoint of a
+	human click is built from the same fields), so nothing is sent that is not kept."""
+
+	id: str
+	link: str
+	ts: float  # epoch seconds, the redirect's clock
+	campaign: str | None = None
+	variant: str | None = None
+	outcome: str = "destination"  # or "fallback": the link was inactive, expired or at max_clicks
+	visitor: str | None = None
+	ip: str | None = None  # truncated per the settings
+	user_agent: str | None = None
+	referrer: str | None = None
+	is_bot: int = 0
+	bot_reason: str | None = None
+	is_scan: int = 0
+	redirected_to: str | None = None
+
+	def encode(self) -> dict:
+		"""The queue record (JSON-ready)."""
+		return asdict(self)
+
+	@classmethod
+	def decode(cls, record: Mapping) -> "Click":
+		"""A queued record back as a Click; ValidationError when it is not one (the drain sets it aside).
+		Keys this release does not store (records queued by an earlier one) are dropped."""
+		if not isinstance(record, Mapping):
+			raise ValidationError("A click record must be an object")
+		for key in ("id", "link"):
+			if not isinstance(record.get(key), str) or not record[key]:
+				raise ValidationError(f"A click record needs a text {key}")
+		ts = record.get("ts")
+		if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 < ts < 1e11:
+			raise ValidationError("A click record needs its time as epoch seconds")
+		if record.get("outcome", "destination") not in OUTCOMES:
+			raise ValidationError(f"Unknown click outcome {record.get('outcome')!r}")
+		values = {f: record[f] for f in _CLICK_FIELDS if record.get(f) is not None}
+		for flag in ("is_bot", "is_scan"):
+			values[flag] = 1 if values.get(flag) else 0
+		for key, value in values.items():
+			if key not in ("ts", "is_bot", "is_scan") and not isinstance(value, str):
+				raise ValidationError(f"A click record's {key} must be text")
+		return cls(**values)
+
+
+_CLICK_FIELDS = tuple(f.name for f in fields(Click))
+
+
 @dataclass(frozen=True)
 class RedirectDecision:
 	"""The answer: status 302 with location, or 404 (the caller renders its own uncached page).
 
-	headers go on the response either way; click (a JSON-ready dict) is enqueued when not None.
+	headers go on the response either way; click is queued when not None.
 	"""
 
 	status: int
@@ -111,7 +165,7 @@ class RedirectDecision:
 	reason: str  # destination, variant, fallback, unknown, inactive
 	headers: tuple[tuple[str, str], ...] = NO_STORE_HEADERS
 	cookies: tuple[Cookie, ...] = ()
-	click: dict | None = None
+	click: Click | None = None
 
 
 NOT_FOUND = RedirectDecision(404, None, "unknown")
@@ -234,26 +288,23 @@ def decide(link: Mapping | None, request: RedirectRequest, settings: RedirectSet
 				domain=settings.cookie_domain,
 			),
 		)
-	click = {
-		"id": click_id,
-		"link": link.get("name") or link.get("code"),
-		"code": link.get("code"),
-		"campaign": link.get("campaign"),
-		"variant": variant,
-		"outcome": reason if reason == "fallback" else "destination",
-		"ts": request.now,
-		"visitor": visitor,
-		"new_visitor": 1 if new_visitor else 0,
-		"ip": privacy.truncate_ip(request.client_ip, settings.ipv4_prefix, settings.ipv6_prefix),
-		"user_agent": user_agent[:512] or None,
-		"referrer": bots.header_value(headers, "referer")[:1024] or None,
-		"is_bot": 1 if bot else 0,
-		"bot_reason": bot_reason,
-		"is_scan": 1 if qr.is_scan(request.query) else 0,
-		"redirected_to": None,  # set below to the final Location
-		"method": request.method.upper(),
-	}
-	click["redirected_to"] = location = _ascii_url(location)
+	location = _ascii_url(location)
+	click = Click(
+		id=click_id,
+		link=link.get("name") or link.get("code"),
+		ts=request.now,
+		campaign=link.get("campaign"),
+		variant=variant,
+		outcome="fallback" if reason == "fallback" else "destination",
+		visitor=visitor,
+		ip=privacy.truncate_ip(request.client_ip, settings.ipv4_prefix, settings.ipv6_prefix),
+		user_agent=user_agent[:512] or None,
+		referrer=bots.header_value(headers, "referer")[:1024] or None,
+		is_bot=1 if bot else 0,
+		bot_reason=bot_reason,
+		is_scan=1 if qr.is_scan(request.query) else 0,
+		redirected_to=location,
+	)
 	return RedirectDecision(302, location, reason, NO_STORE_HEADERS, cookies, click)
 
 

@@ -17,12 +17,12 @@ class ClickEvent(Document):
 		browser: DF.Data | None
 		campaign: DF.Link | None
 		clicked_at: DF.Datetime | None
-		country: DF.Data | None
 		device: DF.Data | None
 		ip_prefix: DF.Data | None
 		is_bot: DF.Check
 		is_qr_scan: DF.Check
 		os: DF.Data | None
+		outcome: DF.Literal["destination", "fallback"]
 		redirected_to: DF.SmallText | None
 		referrer: DF.SmallText | None
 		tracked_link: DF.Link | None
