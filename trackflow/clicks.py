@@ -24,7 +24,7 @@ from trackflow.engine.channels import classify_channel
 from trackflow.engine.redirect import Click
 from trackflow.engine.sessions import VisitorRow
 from trackflow.error_log import log_failure
-from trackflow.links import invalidate_link
+from trackflow.links import invalidate_link, reconcile_click_limits
 from trackflow.sessions import store_visitors
 from trackflow.times import local_datetime, site_tz
 
@@ -346,9 +346,17 @@ def _count_clicks(new: list[Click], links: dict, tz: ZoneInfo) -> None:
 		frappe.qb.update(variant).set(variant.clicks, variant.clicks + count).where(
 			(variant.parent == link) & (variant.parenttype == "Tracked Link") & (variant.label == label)
 		).run()
-	for name in link_counts:
-		if name in links and links[name].max_clicks:
-			invalidate_link(name)  # the cached click count is what enforces max_clicks
+	limited = [name for name in link_counts if name in links and links[name].max_clicks]
+	if limited:
+		reconcile_click_limits(
+			dict(
+				frappe.get_all(
+					"Tracked Link", {"name": ("in", limited)}, ["name", "total_clicks"], as_list=True
+				)
+			)
+		)
+		for name in limited:
+			invalidate_link(name)  # the cached entry's count is the claim counter's floor
 
 
 def _increment(doctype: str, name: str, counts: dict) -> None:

@@ -5,6 +5,8 @@ this module and answers; the drain and the controllers tell it when an entry is 
 import frappe
 from frappe.utils import now_datetime
 
+from trackflow import queues
+from trackflow.engine import ratelimit
 from trackflow.engine import redirect as engine
 from trackflow.engine.links import normalize_slug
 from trackflow.local_cache import cached, forget
@@ -96,3 +98,28 @@ def expire_links() -> list[str]:
 		frappe.db.set_value("Tracked Link", name, "status", "Expired")
 		invalidate_link(name)
 	return expired
+
+
+def click_limit_key(link: str) -> str:
+	return f"trackflow|{frappe.local.site}|link-clicks|{link}"
+
+
+def claim_click(link: dict) -> bool:
+	"""Take one of a limited link's clicks at the moment of the click (an atomic Redis counter that
+	starts from the stored count): False when the limit is reached. With redis_queue away the stored
+	count of the cached entry decides, as `engine.redirect.decide` already did."""
+	claimed = ratelimit.claim(
+		queues.limiter_connection(),
+		click_limit_key(link["name"]),
+		link["max_clicks"],
+		link.get("clicks") or 0,
+	)
+	return True if claimed is None else claimed
+
+
+def reconcile_click_limits(counts: dict[str, int]) -> None:
+	"""The drain's stored click counts of limited links raise their claim counters (clicks written while
+	Redis was away count too); a counter never goes down."""
+	connection = queues.limiter_connection()
+	for link, stored in counts.items():
+		ratelimit.reconcile(connection, click_limit_key(link), stored)

@@ -491,3 +491,28 @@ def test_one_drain_per_stream_holds_the_lock_until_it_gives_it_back_or_dies(clie
 	assert token
 	time.sleep(0.2)  # the holder died: its lock expires
 	assert queue.lock(ttl_seconds=30)
+
+
+def test_a_click_limit_is_exact_under_concurrent_claims(client, prefix):
+	"""50 processes claim a 3-click limit at once: exactly 3 get through, and the counter starts from the
+	stored count and is raised to it by reconcile, never lowered."""
+	from trackflow.engine.ratelimit import claim, reconcile
+
+	key = f"{prefix}:limit:link-1"
+	context = multiprocessing.get_context("fork")
+	with context.Pool(8) as pool:
+		results = pool.starmap(_claim_once, [(key, 3, 0)] * 50)
+	assert sum(results) == 3 and client.get(key) == b"3"
+	assert claim(client, f"{prefix}:limit:link-2", 5, stored=5) is False  # the database says: full
+	reconcile(client, key, 7)
+	assert client.get(key) == b"7"
+	reconcile(client, key, 2)  # never lowered
+	assert client.get(key) == b"7"
+	assert claim(None, key, 3, 0) is None  # no Redis: the caller decides from the stored count
+	client.delete(key, f"{prefix}:limit:link-2")
+
+
+def _claim_once(key: str, limit: int, stored: int) -> int:
+	from trackflow.engine.ratelimit import claim
+
+	return int(claim(redis.Redis(host="127.0.0.1", port=6379), key, limit, stored))

@@ -116,6 +116,11 @@ def test_dnt_is_ignored_when_not_honoured():
 		("https://notexample.com/x", ("example.com",), False),
 		("https://partner.org/x", ("example.com",), False),
 		("https://example.com/x", (), False),
+		("http://127.0.0.1:8765/shop", ("127.0.0.1:8765",), True),  # a TrackFlow Site with a port
+		("http://127.0.0.1:9999/shop", ("127.0.0.1:8765",), False),
+		("http://127.0.0.1/shop", ("127.0.0.1:8765",), False),
+		("https://shop.example.com:8443/x", ("example.com:8443",), True),
+		("https://example.com:8443/x", ("example.com",), True),  # a domain without a port: any port
 	],
 )
 def test_click_id_only_for_own_domains(destination, own, appended):

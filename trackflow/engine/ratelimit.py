@@ -43,3 +43,48 @@ def allow(
 	except redis.RedisError:
 		return True
 	return int(count) <= limit
+
+
+# A link's click limit, claimed at the moment of the click: the counter starts from the stored count (the
+# drain's), a claim increments it only while it is below the limit, and it lives LIMIT_TTL seconds after
+# the last claim (then it starts again from the stored count).
+_CLAIM = """
+local n = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
+local floor = tonumber(ARGV[2])
+if floor > n then n = floor end
+if n >= tonumber(ARGV[1]) then
+	redis.call('SET', KEYS[1], n, 'EX', ARGV[3])
+	return 0
+end
+redis.call('SET', KEYS[1], n + 1, 'EX', ARGV[3])
+return 1
+"""
+_RECONCILE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > n then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 1
+"""
+LIMIT_TTL = 30 * 86400
+
+
+def claim(client: redis.Redis | None, key: str, limit: int, stored: int) -> bool | None:
+	"""Claim one of `limit` slots (a link's max_clicks) atomically: True when the click is within the
+	limit, False when the limit is reached (no slot is taken then). `stored` is the count the database
+	holds, the counter's floor (it may lag behind, never run ahead). None when Redis is away: the caller
+	falls back to the stored count."""
+	if client is None:
+		return None
+	try:
+		return bool(client.eval(_CLAIM, 1, key, int(limit), int(stored), LIMIT_TTL))
+	except redis.RedisError:
+		return None
+
+
+def reconcile(client: redis.Redis | None, key: str, stored: int) -> None:
+	"""Raise a claim counter to the stored count (clicks written while Redis was away count too)."""
+	if client is None:
+		return
+	try:
+		client.eval(_RECONCILE, 1, key, int(stored), LIMIT_TTL)
+	except redis.RedisError:
+		pass

@@ -338,8 +338,24 @@ def _add_click_id(url: str, click_id: str) -> str:
 
 
 def _own_domain(url: str, own_domains: tuple[str, ...]) -> bool:
-	host = (urlsplit(url).hostname or "").rstrip(".")
-	return any(host == d or host.endswith("." + d) for d in own_domains)
+	"""The URL's host is an own domain or a subdomain of one; a domain given with a port (a TrackFlow Site
+	such as 127.0.0.1:8765) matches only that port."""
+	parts = urlsplit(url)
+	host = (parts.hostname or "").rstrip(".")
+	try:
+		port = parts.port
+	except ValueError:
+		return False
+	for domain in own_domains:
+		name, _, wanted = domain.rpartition(":") if _has_port(domain) else (domain, "", "")
+		if (host == name or host.endswith("." + name)) and (not wanted or port == int(wanted)):
+			return True
+	return False
+
+
+def _has_port(domain: str) -> bool:
+	name, colon, port = domain.rpartition(":")
+	return bool(colon and name and port.isdigit() and not name.endswith(":"))  # not a bare IPv6 address
 
 
 def _ascii_url(url: str) -> str:

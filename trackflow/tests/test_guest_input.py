@@ -170,8 +170,9 @@ frappe.init(site={frappe.local.site!r}, sites_path={frappe.local.sites_path!r})
 frappe.connect()
 frappe.local.conf.redis_queue = {CLOSED_PORT!r}
 from trackflow.testing import fake_request
+from trackflow import links
 from trackflow.web import redirect
-redirect.redirect_settings(); redirect.cached_link({link.short_code!r})  # what a warm worker holds
+links.redirect_settings(); links.cached_link({link.short_code!r})  # what a warm worker holds
 fake_request("GET", "/r/{link.short_code}", headers={{"User-Agent": "Mozilla/5.0 Chrome/120.0"}})
 started = time.monotonic()
 try:

@@ -19,7 +19,7 @@ from trackflow.clicks import record_click
 from trackflow.engine import redirect as engine
 from trackflow.engine.queue import RateLimited
 from trackflow.engine.ratelimit import allow, client_key
-from trackflow.links import cached_link, redirect_settings
+from trackflow.links import cached_link, claim_click, redirect_settings
 
 PER_IP_PER_MINUTE = 300
 
@@ -55,7 +55,12 @@ def respond(code: str, settings: engine.RedirectSettings) -> Response:
 		is_https=request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https",
 		now=time.time(),
 	)
-	decision = engine.decide(cached_link(code), facts, settings)
+	link = cached_link(code)
+	decision = engine.decide(link, facts, settings)
+	if decision.click and decision.click.outcome == "destination" and not decision.click.is_bot:
+		if link.get("max_clicks") and not claim_click(link):
+			# the limit was reached since the entry was cached: this click gets what a full link gets
+			decision = engine.decide({**link, "clicks": link["max_clicks"]}, facts, settings)
 	# The per-client limit is counted in the same Redis round trip as the click's push.
 	limit = (f"trackflow|{frappe.local.site}|redirect-limit|{client_key(ip)}", PER_IP_PER_MINUTE)
 	try:

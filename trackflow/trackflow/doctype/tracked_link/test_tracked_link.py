@@ -1,11 +1,13 @@
 # Copyright (c) 2026, TrackFlow developers
 # License: AGPL-3.0. See license.txt
 
+from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
 
 import frappe
 from werkzeug.exceptions import HTTPException
 
+from trackflow import links
 from trackflow.api.links import bulk_create_links, create_tracked_link, get_link_stats
 from trackflow.drain import drain
 from trackflow.engine import links as engine_links
@@ -44,7 +46,7 @@ def visit(
 	if referrer:
 		headers["Referer"] = referrer
 	fake_request(method, f"/r/{code}" + (f"?{query}" if query else ""), headers=headers)
-	redirect.clear_settings_cache()
+	links.clear_settings_cache()
 	try:
 		redirect.before_request()
 	except HTTPException as e:
@@ -165,6 +167,34 @@ class TestTrackedLink(TrackFlowTestCase):
 		self.assertEqual(visit(link.short_code).headers["Location"], "https://example.com/pricing")
 		drain("clicks")
 		self.assertEqual(visit(link.short_code).headers["Location"], "https://example.com/full")
+
+	def test_max_clicks_is_exact_under_50_concurrent_clicks(self):
+		"""Ten threads, each a request context of its own on this site, click a three-click link 50 times
+		before any drain runs: exactly three reach the destination, the rest get the fallback at once."""
+		link = make_link(max_clicks=3, fallback_url="https://example.com/full")
+		frappe.db.commit()  # the threads' own connections read the link
+		site, sites_path = frappe.local.site, frappe.local.sites_path
+
+		def clicks(count: int) -> list[str]:
+			frappe.init(site=site, sites_path=sites_path)
+			frappe.connect()
+			try:
+				return [visit(link.short_code).headers["Location"] for _ in range(count)]
+			finally:
+				frappe.destroy()
+
+		try:
+			with ThreadPoolExecutor(10) as pool:
+				answers = [a for batch in pool.map(clicks, [5] * 10) for a in batch]
+			self.assertEqual(len(answers), 50)
+			self.assertEqual(answers.count("https://example.com/pricing"), 3)
+			self.assertEqual(answers.count("https://example.com/full"), 47)
+			drain("clicks")  # every click is stored, with what it got
+			outcomes = frappe.get_all("Click Event", {"tracked_link": link.name}, pluck="outcome")
+			self.assertEqual((outcomes.count("destination"), outcomes.count("fallback")), (3, 47))
+		finally:
+			frappe.delete_doc("Tracked Link", link.name, force=True)
+			frappe.db.commit()
 
 	def test_variants_are_sticky_per_visitor(self):
 		link = make_link(
