@@ -120,9 +120,18 @@ def readme_webhook_json() -> str:
 	return example.split("```\n", 2)[1].strip()
 
 
+def allow_stand_in_base_url(test) -> None:
+	"""The stand-in answers on 127.0.0.1, off the platforms' hosts: allowed by the site config key a test
+	sets for itself (restored after), whatever the site's developer_mode."""
+	previous = frappe.local.conf.get("trackflow_allow_custom_api_base_url")
+	frappe.local.conf.trackflow_allow_custom_api_base_url = 1
+	test.addCleanup(frappe.local.conf.__setitem__, "trackflow_allow_custom_api_base_url", previous)
+
+
 class TestForwarding(TrackFlowTestCase):
 	def setUp(self):
 		self.stand_in = StandIn()
+		allow_stand_in_base_url(self)
 		for name in frappe.get_all("Conversion Destination", {"enabled": 1}, pluck="name"):
 			frappe.db.set_value("Conversion Destination", name, "enabled", 0)
 
@@ -425,14 +434,15 @@ class TestForwarding(TrackFlowTestCase):
 class TestDestinationSecrets(TrackFlowTestCase):
 	def setUp(self):
 		self.stand_in = StandIn()
+		allow_stand_in_base_url(self)
 
 	def tearDown(self):
 		self.stand_in.close()
-		frappe.local.conf.pop("trackflow_allow_custom_api_base_url", None)
 
 	def test_a_base_url_off_the_platform_needs_developer_mode_or_the_config_key(self):
 		developer_mode = frappe.local.conf.developer_mode
 		frappe.local.conf.developer_mode = 0
+		frappe.local.conf.trackflow_allow_custom_api_base_url = None
 		try:
 			with self.assertRaisesRegex(frappe.ValidationError, "API Base URL must be on graph.facebook.com"):
 				make_destination(self.stand_in.url)
