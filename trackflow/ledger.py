@@ -11,11 +11,10 @@ from frappe.utils import add_to_date, flt, now_datetime
 
 from trackflow.bulk import insert_rows
 from trackflow.engine import ENGINE_VERSION, guest
-from trackflow.engine.attribution import attribute
+from trackflow.engine.attribution.ledger import LedgerModel, credit_models
 from trackflow.engine.attribution.registry import get_model, validate_params
 from trackflow.engine.attribution.types import Conversion as EngineConversion
 from trackflow.engine.forwarding.backoff import Backoff
-from trackflow.engine.money import allocate
 from trackflow.engine.privacy import scrub_personal_data
 from trackflow.error_log import log_failure
 from trackflow.journeys import journey
@@ -229,33 +228,36 @@ def compute_credits(doc) -> list[dict]:
 	return _compute(doc)[0]
 
 
+def ledger_models() -> list[LedgerModel]:
+	"""The active Attribution Models as the engine applies them (specs validated, fits loaded)."""
+	lookback = get_settings().attribution_lookback_days
+	models = []
+	for model in active_models():
+		spec = model_spec(model, lookback)
+		fit = json.loads(model.fit_data) if get_model(spec.name).data_driven and model.fit_data else None
+		models.append(LedgerModel(model.name, spec, fit))
+	return models
+
+
 def _compute(doc) -> tuple[list[dict], list, dict]:
-	"""(ledger rows, the journey as engine touchpoints within the longest lookback, rows by touchpoint)."""
-	settings = get_settings()
-	models = [(m, model_spec(m, settings.attribution_lookback_days)) for m in active_models()]
+	"""(ledger rows, the journey as engine touchpoints within the longest lookback, rows by touchpoint):
+	load the models and the journey, one engine call, rows to write."""
+	models = ledger_models()
 	if not models:
 		return [], [], {}
-	found = journey(doc, max(spec.get("lookback_days") for _, spec in models))
-	touches, by_id = found.touches, found.rows
-	value = Decimal(str(flt(doc.value)))
-	conversion = EngineConversion(doc.name, aware(doc.occurred_at), value, doc.currency or "USD")
+	found = journey(doc, max(m.spec.get("lookback_days") for m in models))
+	conversion = EngineConversion(
+		doc.name, aware(doc.occurred_at), Decimal(str(flt(doc.value))), doc.currency or "USD"
+	)
 	company_value = Decimal(str(flt(doc.value_company_currency)))
 	rows = []
-	for model, spec in models:
-		fit = json.loads(model.fit_data) if get_model(spec.name).data_driven and model.fit_data else None
-		if get_model(spec.name).data_driven and fit is None:
-			continue  # not fitted yet: no credits under this model until the daily fit runs
-		result = attribute(conversion, touches, spec, fit)
-		if not result.credits:
-			continue
-		company = allocate(company_value, [c.weight for c in result.credits], doc.company_currency)
-		params_hash = hashlib.sha256(str(spec).encode()).hexdigest()[:16]
-		for credit, company_credit in zip(result.credits, company, strict=True):
-			touch = by_id[credit.touchpoint_id]
+	for credited in credit_models(conversion, found.touches, models, company_value, doc.company_currency):
+		for credit, company_credit in zip(credited.result.credits, credited.company_values, strict=True):
+			touch = found.rows[credit.touchpoint_id]
 			rows.append(
 				{
 					"conversion": doc.name,
-					"attribution_model": model.name,
+					"attribution_model": credited.model,
 					"conversion_type": doc.conversion_type,
 					"converted_at": doc.occurred_at,
 					"crm_lead": doc.crm_lead,
@@ -272,11 +274,11 @@ def _compute(doc) -> tuple[list[dict], list, dict]:
 					"credited_value_company": company_credit,
 					"company_currency": doc.company_currency,
 					"engine_version": ENGINE_VERSION,
-					"model_spec": str(spec),
-					"params_hash": params_hash,
+					"model_spec": str(credited.spec),
+					"params_hash": credited.params_hash,
 				}
 			)
-	return rows, touches, by_id
+	return rows, found.touches, found.rows
 
 
 def retry_failed(limit: int = 500) -> int:
