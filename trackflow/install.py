@@ -8,9 +8,10 @@ import frappe
 
 from trackflow.engine.crm_schema import default_status_mapping
 from trackflow.integrations import crm_ui
-from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
+from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_INTEGRATION, TRACKFLOW_MANAGER
 
-ROLES = (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER)
+# TrackFlow's roles and whether they use the desk (the integration role is for API-only machine users).
+ROLES = {TRACKFLOW_MANAGER: 1, CAMPAIGN_MANAGER: 1, TRACKFLOW_INTEGRATION: 0}
 
 # What TrackFlow adds to other apps' doctypes, by doctype. before_uninstall removes exactly these and
 # nothing else. The CRM integration registers its custom fields, layout sections and form scripts here.
@@ -74,9 +75,9 @@ def remove_scheduled_jobs():
 
 
 def ensure_roles():
-	for role in ROLES:
+	for role, desk_access in ROLES.items():
 		if not frappe.db.exists("Role", role):
-			frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": 1}).insert(
+			frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": desk_access}).insert(
 				ignore_permissions=True
 			)
 
@@ -84,7 +85,7 @@ def ensure_roles():
 # TrackFlow's roles pick currencies on Link Campaign and Campaign Spend (a Link to Currency, so the value
 # is a real currency and money is formatted by it). Frappe gives Currency read to System Manager and a few
 # ERP roles only, so the Link's search answered 403. Currency is reference data: read is harmless.
-CURRENCY_READERS = ROLES
+CURRENCY_READERS = (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER)
 
 
 def ensure_currency_permissions():

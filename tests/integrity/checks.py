@@ -522,6 +522,7 @@ PERMISSION_CALLS = frozenset(
 	{
 		"has_permission",
 		"only_for",
+		"require_roles",
 		"check_permission",
 		"get_list",
 		"has_app_permission",

@@ -1,10 +1,19 @@
 """Whitelisted reads of journeys and the attribution ledger. Each checks read permission on the CRM
 document itself, so CRM's own rules decide: a Sales User sees only the leads and deals CRM shows them."""
 
+import json
+
 import frappe
 from frappe import _
 
+from trackflow import times
+from trackflow.engine.attribution.ledger import credit_models
+from trackflow.engine.attribution.preview import preview_input
+from trackflow.engine.errors import ValidationError
 from trackflow.journeys import Person, journey, journeys
+from trackflow.ledger import ledger_models
+from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER, require_roles
+from trackflow.trackflow.report.report_data import company_currency
 
 
 @frappe.whitelist()
@@ -177,3 +186,48 @@ def _models(conversion, model: str | None) -> list[dict]:
 		)
 	result.sort(key=lambda m: (not m["is_default"], m["model"]))
 	return result
+
+
+@frappe.whitelist(methods=["POST"])
+def preview_attribution(
+	touchpoints: list | str, value: str | float, currency: str | None = None, occurred_at: str | None = None
+) -> dict:
+	"""Each active model's credits of a made-up conversion, exactly as the ledger would compute them,
+	storing nothing: `touchpoints` is a list of {channel, time, id?, source?, medium?, campaign?,
+	milestones?} (JSON text or a list), `value` the conversion's value (a string keeps every digit).
+	Permission: TrackFlow Manager or Campaign Manager."""
+	require_roles(TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager")
+	if isinstance(touchpoints, str):
+		try:
+			touchpoints = json.loads(touchpoints)
+		except ValueError:
+			frappe.throw(_("touchpoints must be a JSON list of objects"))
+	try:
+		conversion, touches = preview_input(
+			touchpoints, value, currency or company_currency(), occurred_at, now=times.utc_now()
+		)
+	except ValidationError as error:
+		frappe.throw(str(error))
+	engine_models = dict(frappe.get_all("Attribution Model", fields=["name", "engine_model"], as_list=True))
+	return {
+		"value": str(conversion.value),
+		"currency": conversion.currency,
+		"models": [
+			{
+				"model": credited.model,
+				"engine_model": engine_models.get(credited.model),
+				"spec": str(credited.spec),
+				"reason": credited.reason,
+				"credits": [
+					{
+						"touchpoint": c.touchpoint_id,
+						"channel": c.channel,
+						"weight": c.weight,
+						"value": str(c.value),
+					}
+					for c in credited.result.credits
+				],
+			}
+			for credited in credit_models(conversion, touches, ledger_models())
+		],
+	}

@@ -7,7 +7,7 @@ from frappe import _
 from frappe.utils.verified_command import get_signed_params
 
 from trackflow.error_log import log_failure
-from trackflow.permissions import TRACKFLOW_MANAGER
+from trackflow.permissions import TRACKFLOW_MANAGER, require_roles
 from trackflow.privacy import erase_person, erase_visitor_data, person_data
 
 
@@ -17,7 +17,7 @@ def erase_visitor(visitor: str | None = None, email: str | None = None) -> dict:
 	unverified claim of the email only loses the email), and everything identifying about them, including
 	records still queued in Redis and TrackFlow's Error Log entries; anonymous aggregate counts and the
 	attribution ledger's money stay whole. TrackFlow Manager only."""
-	frappe.only_for(TRACKFLOW_MANAGER)
+	require_roles(TRACKFLOW_MANAGER)
 	if not visitor and not email:
 		frappe.throw(_("Give a visitor id or an email"))
 	result = {}

@@ -11,7 +11,7 @@ from frappe.utils.password import decrypt, encrypt
 from frappe.utils.pdf import get_pdf
 
 from trackflow.engine import pdf as pdf_engine
-from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER
+from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER, require_roles
 from trackflow.queues import STREAMS, get_queue
 from trackflow.trackflow.report.report_data import (
 	Period,
@@ -130,7 +130,7 @@ def _check_pdf_permission(campaign: str | None, deal: str | None) -> None:
 		frappe.has_permission("Link Campaign", "read", campaign, throw=True)
 		check_report_access()
 	else:
-		frappe.only_for((TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager"))
+		require_roles(TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager")
 
 
 def build_pdf_in_background(

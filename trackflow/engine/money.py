@@ -41,6 +41,11 @@ def minor_units(currency: str | None) -> int:
 	return MINOR_UNITS.get((currency or "").strip().upper(), DEFAULT_MINOR_UNITS)
 
 
+def in_currency(value: Decimal, currency: str | None) -> str:
+	"""A sum as the exact text an API gives: rounded half-even to the currency's minor unit ("400.00")."""
+	return str(Decimal(value).quantize(Decimal(1).scaleb(-minor_units(currency))))
+
+
 def to_minor(value: Decimal, places: int) -> int:
 	"""`value` as an integer count of minor units; refuses values finer than the currency allows."""
 	if not isinstance(value, Decimal) or not value.is_finite():
