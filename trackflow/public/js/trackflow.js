@@ -1,6 +1,6 @@
 /*! TrackFlow embed script, wire format v1 (documented in trackflow/engine/collect.py). AGPL-3.0 */
-// Plain ES2015, no dependencies, no build step. Budget: 3 KB minified + gzipped (measured by
-// tests/browser/test_embed_script.py). Every entry point is wrapped in try/catch: the script must
+// Plain ES2015, no dependencies. Served minified: after a change, run trackflow/public/js/build.py and
+// commit trackflow.min.js. Budget: 3 KB gzipped as served (tests/browser/test_embed_script.py). Every entry point is wrapped in try/catch: the script must
 // never throw into the host page. No fingerprinting: the only identifiers are random ids in cookies.
 ((w, d, n) => {
 	const s = d.currentScript || d.querySelector("script[data-site]"),
