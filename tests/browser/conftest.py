@@ -14,9 +14,11 @@ import pytest
 
 from trackflow.engine.collect import parse_collect
 
-SCRIPT = Path(__file__).resolve().parents[2] / "trackflow" / "public" / "js" / "trackflow.js"
+JS = Path(__file__).resolve().parents[2] / "trackflow" / "public" / "js"
+SOURCE = JS / "trackflow.js"  # the readable source
+SCRIPT = JS / "trackflow.min.js"  # what the snippet loads: every behaviour test runs this file
 COLLECT_PATH = "/api/method/trackflow.api.tracking.collect"
-SCRIPT_PATH = "/assets/trackflow/js/trackflow.js"
+SCRIPT_PATH = "/assets/trackflow/js/trackflow.min.js"
 SITE_KEY = "pk_test_site_0001"
 CHROMIUM_ARGS = [
 	"--no-sandbox",

@@ -2,8 +2,10 @@
 
 import copy
 import json
+import re
 from dataclasses import FrozenInstanceError
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -299,6 +301,8 @@ INVALID = {
 	"lowercase currency": (_set(["events", 3, "conversion", "currency"], "eur"), "currency"),
 	"conversion extra key": (_set(["events", 3, "conversion", "qty"], 1), "unknown keys"),
 	"empty order id": (_set(["events", 3, "conversion", "id"], ""), "id"),
+	"order id too long": (_set(["events", 3, "conversion", "id"], "o" * 141), "conversion id"),
+	"order id number": (_set(["events", 3, "conversion", "id"], 1042), "conversion id"),
 	"bad email": (_set(["events", 4, "traits", "email"], "not-an-email"), "email"),
 	"bad phone": (_set(["events", 4, "traits", "phone"], "call me"), "phone"),
 	"empty traits": (_set(["events", 4, "traits"], {}), "identify needs"),
@@ -378,6 +382,34 @@ def test_sensitive_field_names(field):
 )
 def test_ordinary_field_names(field):
 	assert not SENSITIVE_FIELD.search(field)
+
+
+def test_the_embed_script_refuses_the_same_form_fields():
+	# the script never sends a field collect would refuse the batch for: one rule, written twice
+	script = (
+		Path(__file__).resolve().parents[2] / "trackflow" / "public" / "js" / "trackflow.js"
+	).read_text()
+	(rule,) = re.findall(r"SECRET = /(.+)/i;", script)
+	assert rule == SENSITIVE_FIELD.pattern and SENSITIVE_FIELD.flags & re.I
+
+
+def test_a_conversion_keeps_its_value_currency_and_order_id():
+	payload = full_batch()
+	payload["events"][3]["conversion"] = {
+		"type": "purchase",
+		"value": 49.5,
+		"currency": "EUR",
+		"id": "o" * 140,
+	}
+	conversion = parse(payload).events[3].conversion
+	assert (conversion.type, conversion.value, conversion.currency, conversion.id) == (
+		"purchase",
+		Decimal("49.5"),
+		"EUR",
+		"o" * 140,
+	)
+	payload["events"][3]["conversion"] = {"type": "refund", "value": -0.0}
+	assert str(parse(payload).events[3].conversion.value) == "0.0"
 
 
 # -- origins and CORS ---------------------------------------------------------------------------------
@@ -520,7 +552,7 @@ def events(draw, kind: str, ts_range: tuple[int, int]) -> dict:
 		conversion["currency"] = draw(
 			st.one_of(st.none(), st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3))
 		)
-		conversion["id"] = draw(st.one_of(st.none(), st.text(min_size=1, max_size=128)))
+		conversion["id"] = draw(st.one_of(st.none(), st.text(min_size=1, max_size=140)))
 		event["conversion"] = {k: v for k, v in conversion.items() if v is not None or draw(st.booleans())}
 	elif kind == "identify":
 		traits = draw(

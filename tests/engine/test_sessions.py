@@ -2,12 +2,16 @@
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 from trackflow.engine.collect import parse_collect
+from trackflow.engine.conversions import CONVERSION_TYPES
 from trackflow.engine.sessions import (
+	BROWSER_CONVERSION_TYPES,
 	TOUCH_CLICK,
 	TOUCH_NEW,
 	TOUCH_NONE,
+	ConversionRow,
 	build_rows,
 	session_click_ids,
 	touchpoint_decision,
@@ -122,6 +126,93 @@ def test_rows_from_a_visit():
 	(conversion,) = rows.conversions
 	assert conversion.value == Decimal("49.9") and conversion.idempotency_key == "pk_site_0001:purchase:o-1"
 	assert rows.session_updates == ()
+
+
+def test_conversion_and_form_events_keep_what_the_page_sent():
+	rows = build_rows(
+		[
+			batch(
+				[
+					{
+						"type": "conversion",
+						"url": LANDING + "thanks",
+						"conversion": {
+							"type": "purchase",
+							"value": 49.5,
+							"currency": "EUR",
+							"id": "order-1042",
+						},
+					},
+					{"type": "conversion", "conversion": {"type": "deal_won", "value": 1e-7}},
+					{"type": "conversion", "conversion": {"type": "signup"}},
+					{"type": "form", "form": "signup", "fields": {"email": "ada@example.com", "plan": "pro"}},
+				]
+			)
+		]
+	)
+	paid, claimed, bare, form = rows.events
+	assert (paid.name, dict(paid.props)) == (
+		"purchase",
+		{"type": "purchase", "value": "49.5", "currency": "EUR", "order_id": "order-1042"},
+	)
+	assert (claimed.name, dict(claimed.props)) == ("deal_won", {"type": "deal_won", "value": "0.0000001"})
+	assert dict(bare.props) == {"type": "signup"}
+	assert (form.name, dict(form.props)) == ("signup", {"email": "ada@example.com", "plan": "pro"})
+	for row in rows.events:  # TrackFlow Event's properties column takes a flat JSON object
+		assert all(type(v) in (str, int, float, bool, type(None)) for v in row.props.values())
+
+	first, second, third = rows.conversions
+	assert first == ConversionRow(
+		event=paid.event,
+		visitor="a" * 32,
+		session="b" * 32,
+		site="pk_site_0001",
+		ts=paid.ts,
+		type="purchase",
+		value=Decimal("49.5"),
+		currency="EUR",
+		order_id="order-1042",
+		idempotency_key="pk_site_0001:purchase:order-1042",
+		url=LANDING + "thanks",
+		conversion_type="purchase",
+	)
+	# a page cannot report a CRM milestone: its own types beyond the browser ones become "custom"
+	assert (second.type, second.conversion_type, second.idempotency_key) == (
+		"deal_won",
+		"custom",
+		claimed.event,
+	)
+	assert (third.conversion_type, third.value, third.currency, third.order_id) == (
+		"signup",
+		None,
+		None,
+		None,
+	)
+	assert BROWSER_CONVERSION_TYPES <= set(CONVERSION_TYPES)
+
+
+def test_the_longest_idempotency_key_fits_the_conversion():
+	site, kind, order = "k" * 64, "t" * 40, "o" * 140
+	body = {
+		"site": site,
+		"v": 1,
+		"visitor": "a" * 32,
+		"session": "b" * 32,
+		"sent_at": SENT,
+		"events": [
+			{
+				"type": "conversion",
+				"id": "c" * 32,
+				"ts": SENT,
+				"url": LANDING,
+				"conversion": {"type": kind, "id": order},
+			}
+		],
+	}
+	(conversion,) = build_rows([parse_collect(json.dumps(body).encode(), now=NOW)]).conversions
+	doctype = Path(__file__).resolve().parents[2] / "trackflow/trackflow/doctype/conversion/conversion.json"
+	(column,) = [f for f in json.loads(doctype.read_text())["fields"] if f["fieldname"] == "idempotency_key"]
+	assert len(conversion.idempotency_key) == 246 <= column["length"]
 
 
 def test_trackflow_click_reuses_the_click_touchpoint():

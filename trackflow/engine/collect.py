@@ -29,15 +29,19 @@ page, http/https, at most 2048 characters). By type, the other keys allowed (``*
 	               SPA URL)
 	event          name* ([A-Za-z0-9_.:-]{1,64}), props (flat object: <= 20 keys [A-Za-z0-9_.:-]{1,40};
 	               values str <= 500, int |x| <= 2**53, finite float, bool or null)
-	conversion     conversion* {type* ([A-Za-z0-9_.:-]{1,40}), value (number, 0 <= value < 1e15),
-	               currency ([A-Z]{3}), id (str <= 128: the site's order id)}
+	conversion     conversion* {type* ([A-Za-z0-9_.:-]{1,40}), value (number, 0 <= value < 1e15; kept as
+	               the Decimal of its shortest round-trip digits), currency (ISO 4217 shape: [A-Z]{3}),
+	               id (non-empty str <= 140: the site's order id; with the site key and the type it makes
+	               the conversion's idempotency key, which fits the Conversion's 255 characters)}
 	identify       traits* {email, name, phone, signature}: at least one of the first three; email is
 	               trimmed and lowercased (at most 140 characters), phone loses spaces, dots, dashes,
 	               slashes and brackets and must then be \\+?\\d{5,20}; signature (64 lowercase hex,
 	               with an email) is the website backend's HMAC of the email (engine.identity)
 	form           form* (str <= 100: the form's id or name), fields* (<= 30 keys [A-Za-z0-9_.:-]{1,64},
-	               str values <= 1000; a key that looks like a password, card, CVC, IBAN, SSN, PIN or
-	               token field rejects the batch: the script never sends one)
+	               str values <= 1000: the fields the site marked, listed in the form's
+	               data-trackflow-form or carrying data-trackflow-field; a key that looks like a password,
+	               card, CVC, IBAN, SSN, PIN or token field (SENSITIVE_FIELD) rejects the batch: the script
+	               never sends one)
 	consent        consent* ("granted" | "denied")
 	ping           ref (an origin only). Cookieless page count: allowed only, and then exclusively,
 	               when visitor and session are null; url has no query or fragment; no title.
@@ -89,7 +93,7 @@ TRACKFLOW_CLICK_PARAM = "tf_click"
 # TrackFlow Site opts in (data-ad-cookies); trackflow.engine.sessions keeps them, normalised, only then.
 AD_COOKIES = ("_ga", "_fbp")
 EVENT_TYPES = ("session_start", "pageview", "event", "conversion", "identify", "form", "consent", "ping")
-# The same rule as SENSITIVE in trackflow.js: form fields that are never captured.
+# The same rule as SECRET in trackflow.js (a test compares the two): form fields that are never captured.
 SENSITIVE_FIELD = re.compile(
 	r"passw|secret|token|card|ccnum|(^|[\W_])(cc|cvv|cvc|csc|iban|ssn|pin|pass|pwd)\d*([\W_]|$)", re.I
 )
@@ -110,6 +114,7 @@ _PHONE = re.compile(r"\+?[0-9]{5,20}")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _MAX_SAFE_INT = 2**53
 EMAIL_LENGTH = COLUMNS["TrackFlow Visitor"]["email"].length
+ORDER_ID_LENGTH = 140  # site key (<= 64) + ":" + type (<= 40) + ":" + order id: 246 <= the key's 255
 
 _TOP_KEYS = frozenset(("site", "v", "visitor", "session", "sent_at", "events"))
 _COMMON = frozenset(("type", "id", "ts", "url"))
@@ -300,8 +305,8 @@ def _conversion(value) -> Conversion:
 		elif number_type is float:
 			if not (math.isfinite(amount) and 0 <= amount < 1e15):
 				raise ValidationError("conversion value out of range")
-			# repr is the shortest round-trip form, the same digits JavaScript sent
-			amount = Decimal(repr(amount))
+			# repr is the shortest round-trip form, the same digits JavaScript sent (-0.0 is 0.0)
+			amount = Decimal(repr(amount)).copy_abs()
 		else:
 			raise ValidationError("conversion value must be a number")
 	currency = value.get("currency")
@@ -315,7 +320,7 @@ def _conversion(value) -> Conversion:
 		raise ValidationError("currency must be a 3-letter ISO code")
 	order_id = value.get("id")
 	if order_id is not None:
-		order_id = _text(order_id, 128, "conversion id")
+		order_id = _text(order_id, ORDER_ID_LENGTH, "conversion id")
 		if not order_id:
 			raise ValidationError("conversion id must not be empty")
 	return Conversion(kind, amount, currency, order_id)

@@ -41,6 +41,9 @@ AD_CLICK_SOURCES: dict[str, tuple[str, str | None]] = {
 # browser id is the `_fbp` cookie itself (fb.<subdomain index>.<ms>.<random>[.<appendix>]).
 _GA_COOKIE = re.compile(r"GA[0-9]+\.[0-9]+\.([0-9]{1,20}\.[0-9]{1,20})")
 _FBP_COOKIE = re.compile(r"fb\.[0-9]\.[0-9]{1,20}\.[!-~]+")
+# Conversion types a page may report as themselves (the rest become "custom"); CRM milestones
+# (lead_created, deal_won...) come from CRM only.
+BROWSER_CONVERSION_TYPES = frozenset(("purchase", "signup", "form_submit"))
 FORM_EMAIL_FIELDS = frozenset(("email", "e-mail", "email_address", "emailaddress", "your-email", "mail"))
 FORM_NAME_FIELDS = frozenset(("name", "full_name", "fullname", "your-name"))
 FORM_PHONE_FIELDS = frozenset(("phone", "telephone", "tel", "mobile", "phone_number", "your-phone"))
@@ -99,6 +102,11 @@ class SessionSeen:
 
 @dataclass(frozen=True, slots=True)
 class EventRow:
+	"""One TrackFlow Event. `name` and `props` by type (props is a flat mapping: TrackFlow Event's
+	properties JSON): event: its name and props as sent; form: the form's id or name, and the fields the
+	site marked (never a password or card field: collect refuses those); conversion: the conversion's
+	type, and {"type", "value" (a decimal string), "currency", "order_id"}, each only when sent."""
+
 	event: str  # the event id: the idempotency key
 	session: str
 	visitor: str
@@ -144,6 +152,25 @@ class IdentityRow:
 
 @dataclass(frozen=True, slots=True)
 class ConversionRow:
+	"""A conversion the page reported (trackflow('conversion', {...})), one per idempotency key across
+	batches and replays, for a Conversion record:
+
+	- event, visitor, session, site: the conversion event's id (its TrackFlow Event is named after it),
+	  the browser's visitor and session ids (TrackFlow Visitor / Session names) and the site key;
+	- ts: server-aligned epoch ms of the conversion (Conversion.occurred_at);
+	- type: the page's own type as sent ([A-Za-z0-9_.:-]{1,40}); conversion_type: what the Conversion's
+	  Select takes, the type itself when it is one a page may report (BROWSER_CONVERSION_TYPES), else
+	  "custom" (a page can never claim a CRM milestone such as deal_won);
+	- value: Decimal as sent (0 <= value < 1e15) or None; it may carry more decimals than the currency's
+	  minor units (a page's 0.1 + 0.2), which engine.conversions.check_conversion refuses;
+	- currency: three upper-case letters (ISO 4217 shape, not checked against a list) or None;
+	- order_id: the site's order id (<= 140 characters) or None;
+	- idempotency_key: "site:type:order_id" when the page gave an order id (at most 246 characters),
+	  else the event id; kept unique where it is stored, a reload of an order's thank-you page (in this
+	  run or a later one) converts once;
+	- url: the page the conversion happened on.
+	"""
+
 	event: str
 	visitor: str
 	session: str
@@ -154,6 +181,8 @@ class ConversionRow:
 	currency: str | None
 	order_id: str | None
 	idempotency_key: str  # site:type:order id when the site gave one, else the event id
+	url: str  # the page the conversion happened on
+	conversion_type: str  # the Conversion doctype's conversion_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +297,25 @@ def _form_identity(event: CollectEvent) -> tuple[str | None, str | None, str | N
 	return email, name, phone
 
 
+def _event_row(event: CollectEvent, session: str, visitor: str, site: str) -> EventRow:
+	name, props = event.name, event.props
+	if event.type == "form":
+		name, props = event.form, event.fields
+	elif event.type == "conversion":
+		conversion = event.conversion
+		name = conversion.type
+		props = {"type": conversion.type}
+		if conversion.value is not None:
+			props["value"] = format(conversion.value, "f")
+		if conversion.currency:
+			props["currency"] = conversion.currency
+		if conversion.id:
+			props["order_id"] = conversion.id
+	return EventRow(
+		event.id, session, visitor, site, event.type, event.ts, event.url, event.title, event.ref, name, props
+	)
+
+
 def build_rows(
 	batches: Iterable[CollectBatch],
 	*,
@@ -318,19 +366,7 @@ def build_rows(
 				continue
 			if kind == "consent" and ts >= entry[4]:
 				entry[3], entry[4] = event.consent, ts
-			events[event.id] = EventRow(
-				event.id,
-				session,
-				visitor,
-				site,
-				kind,
-				ts,
-				event.url,
-				event.title,
-				event.ref,
-				event.name,
-				event.props,
-			)
+			events[event.id] = _event_row(event, session, visitor, site)
 			if kind == "identify":
 				traits = event.traits
 				identities.append(
@@ -366,6 +402,8 @@ def build_rows(
 						conversion.currency,
 						conversion.id,
 						key,
+						event.url,
+						conversion.type if conversion.type in BROWSER_CONVERSION_TYPES else "custom",
 					),
 				)
 
@@ -427,6 +465,7 @@ def build_rows(
 
 __all__ = [
 	"AD_CLICK_SOURCES",
+	"BROWSER_CONVERSION_TYPES",
 	"TOUCH_CLICK",
 	"TOUCH_NEW",
 	"TOUCH_NONE",

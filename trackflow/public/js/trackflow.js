@@ -1,6 +1,6 @@
 /*! TrackFlow embed script, wire format v1 (documented in trackflow/engine/collect.py). AGPL-3.0 */
-// Plain ES2015, no dependencies, no build step. Budget: 3 KB minified + gzipped (measured by
-// tests/browser/test_embed_script.py). Every entry point is wrapped in try/catch: the script must
+// Plain ES2015, no dependencies. Served minified: after a change, run trackflow/public/js/build.py and
+// commit trackflow.min.js. Budget: 3 KB gzipped as served (tests/browser/test_embed_script.py). Every entry point is wrapped in try/catch: the script must
 // never throw into the host page. No fingerprinting: the only identifiers are random ids in cookies.
 ((w, d, n) => {
 	const s = d.currentScript || d.querySelector("script[data-site]"),
@@ -20,7 +20,7 @@
 			(n.doNotTrack == "1" || n.globalPrivacyControl),
 		UTM = ["source", "medium", "campaign", "content", "term"],
 		CLICK = ["gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid", "li_fat_id", "twclid", "tf_click"],
-		// Never captured from forms (the same rule as SENSITIVE_FIELD in collect.py).
+		// Never captured from forms (the same rule as SENSITIVE_FIELD in collect.py: a test compares them).
 		SECRET = /passw|secret|token|card|ccnum|(^|[\W_])(cc|cvv|cvc|csc|iban|ssn|pin|pass|pwd)\d*([\W_]|$)/i;
 	let queue = [], // events ready to send (tracking allowed)
 		held = [], // events kept in memory only, until consent is given (opt-in)
@@ -44,8 +44,8 @@
 		http = u => (/^https?:\/\//i.test(u) ? txt(u, 2048) : void 0),
 		allowed = () => !dnt && (mode == "opt-in" ? consent == "1" : consent != "0");
 
-	const campaign = () => {
-		const q = new URLSearchParams(location.search), utm = {}, ids = {};
+	const campaign = u => {
+		const q = new URL(u).searchParams, utm = {}, ids = {};
 		let sig = "", h = 0;
 		UTM.forEach(k => {
 			const v = q.get("utm_" + k);
@@ -61,9 +61,11 @@
 
 	// Queues an event, after refreshing the visitor and session cookies; a session_start first when a
 	// session begins: none yet, idle for longer than the timeout, or the visitor arrives with campaign
-	// parameters the session lacks.
+	// parameters the session lacks. The session starts from the event's own page, not the current one:
+	// events held until opt-in consent replay from the landing page (its UTMs and click ids), even after
+	// the app moved on with history.pushState (the referrer of the document does not change).
 	const enqueue = e => {
-		const c = campaign(), st = (cookie("_tf_s") || "").split("."), now = Date.now();
+		const c = campaign(e.url), st = (cookie("_tf_s") || "").split("."), now = Date.now();
 		visitor = cookie("_tf_v") || rid();
 		cookie("_tf_v", visitor, cookieDays);
 		if (!st[1] || now - st[1] > sessionMs || c[2] && c[2] != st[2]) {
@@ -78,7 +80,7 @@
 					if (v && /^[!-~]{1,512}$/.test(v)) c[1][k] = v;
 				});
 			queue.push({
-				type: "session_start", id: rid(), ts: e.ts, url: http(location.href),
+				type: "session_start", id: rid(), ts: e.ts, url: e.url,
 				ref: http(d.referrer), utm: c[0], click_ids: c[1]
 			});
 		} else session = st[0];
@@ -185,7 +187,8 @@
 			const o = { type: key((c = c || {}).type || "purchase", 40) };
 			if (c.value !== "" && c.value != null && c.value >= 0 && c.value < 1e15) o.value = +c.value;
 			if (/^[a-z]{3}$/i.test(c.currency)) o.currency = c.currency.toUpperCase();
-			if (c.id != null) o.id = txt(c.id, 128);
+			const id = c.id != null && txt(c.id, 140); // an empty order id is none (collect refuses "")
+			if (id) o.id = id;
 			track({ type: "conversion", conversion: o });
 		},
 		identify(p) {

@@ -66,7 +66,7 @@ class TestTrackFlowSite(TrackFlowTestCase):
 		site.save()  # the snippet is rebuilt on every save
 		self.assertGreaterEqual(len(site.site_key), 20)
 		self.assertIn(f'data-site="{site.site_key}"', site.snippet)
-		self.assertIn("/assets/trackflow/js/trackflow.js?v=", site.snippet)
+		self.assertIn("/assets/trackflow/js/trackflow.min.js?v=", site.snippet)
 		self.assertIn('data-session-minutes="30"', site.snippet)
 		self.assertIn('data-consent="', site.snippet)
 		site.honour_do_not_track = 0

@@ -100,7 +100,7 @@ def new_site_key() -> str:
 
 def embed_snippet(site_key: str, attributes: dict[str, str] | None = None) -> str:
 	# The version query string makes browsers fetch the new script after an upgrade (long cache lifetime).
-	src = f"{get_url()}/assets/trackflow/js/trackflow.js?v={trackflow.__version__}"
+	src = f"{get_url()}/assets/trackflow/js/trackflow.min.js?v={trackflow.__version__}"
 	extra = "".join(f' {name}="{value}"' for name, value in (attributes or {}).items())
 	return (
 		"<script>window.trackflow=window.trackflow||function(){(trackflow.q=trackflow.q||[]).push(arguments)}"
