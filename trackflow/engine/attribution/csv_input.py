@@ -128,4 +128,6 @@ def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[P
 
 
 def _plain(number: Decimal) -> float:
+	if number.adjusted() > 18:  # int() of 1e999999 takes half a minute; the CLI refuses such counts
+		return float(number)
 	return int(number) if number == number.to_integral_value() else float(number)
