@@ -23,6 +23,8 @@ PATH_COLUMNS = ("path", "total_conversions", "total_conversion_value", "total_nu
 # Money and counts stay well inside Decimal's 28 digits, so sums over millions of rows remain exact.
 MAX_VALUE = Decimal(10) ** 15
 MAX_VALUE_TEXT = "10^15"
+# Timestamps stay where a lookback window of up to a century can be subtracted from them.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def _rows(
@@ -47,6 +49,10 @@ def _timestamp(text: str, where: str) -> datetime:
 		raise ValidationError(f"{where}: field timestamp: {text!r} is not an ISO 8601 timestamp")
 	if value.tzinfo is None:
 		raise ValidationError(f"{where}: field timestamp: {text!r} has no timezone (add Z or +hh:mm)")
+	if not FIRST_YEAR <= value.year <= LAST_YEAR:
+		raise ValidationError(
+			f"{where}: field timestamp: {text!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}"
+		)
 	return value
 
 
