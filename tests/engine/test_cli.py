@@ -1,6 +1,7 @@
 """The attribution CLI: demo, attribute on touchpoints and on aggregated paths, formats, errors."""
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -344,6 +345,12 @@ BAD_FILES = {
 	"duplicate touch id": ("tp", TP.replace("t2", "t1").encode(), "row 3: field touchpoint_id: 't1'"),
 	"long line": ("tp", TP.encode() + b"j9,2026-01-01T10:00:00Z," + b"x" * 200_000 + b"\n", "field limit"),
 	"late latin-1": ("tp", TP.encode() + b"j9,2026-01-01T10:00:00Z,caf\xe9\n" * 10_000, "not UTF-8"),
+	"year 1": (
+		"tp",
+		TP.replace("2026-01-01T10:00:00Z", "0001-01-01T00:00:00Z"),
+		"between the years 1900 and 2999",
+	),
+	"lookback of a billion days": ("tp", TP, "lookback_days must be a number of days > 0 and at most 36,525"),
 	"paths 1e999999 conversions": (
 		"paths",
 		PATHS_HEADER + "a > b;1e999999;1;0\n",
@@ -374,12 +381,16 @@ def _attribute_argv(tmp_path, which, content, extra=()):
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, case):
 	which, content, message = BAD_FILES[case]
-	extra = ("--separator", " ") if case == "paths empty separator" else ()
+	extra = {
+		"paths empty separator": ("--separator", " "),
+		"lookback of a billion days": ("--lookback-days", "1e9"),
+	}
+	extra = extra.get(case, ())
 	argv, target = _attribute_argv(tmp_path, which, content, extra)
 	code, out, err = run(capsys, *argv)
 	assert code == 2 and out == "" and err.count("\n") == 1
 	assert err.startswith("trackflow-attribution: error: ") and message in err
-	if case != "paths empty separator":
+	if case not in ("paths empty separator", "lookback of a billion days"):
 		assert f"error: {target}: " in err
 
 
@@ -514,5 +525,88 @@ def test_fuzz_touchpoint_and_conversion_files(tmp_path_factory, touchpoints, con
 			"attribute", "--touchpoints", str(tmp / "tp.csv"), "--conversions", str(tmp / "cv.csv"),
 			"--model", model, "--format", "json",
 		]  # fmt: skip
+
+	_exits_cleanly(tmp_path_factory, argv_for)
+
+
+# Per column: good values, and odd ones (or any text) of which a few replace good ones in each file.
+NUMBERS = (
+	["1", "0", "250.50", "3"],
+	["-0", "1e26", "1e999999", "1e-999999", "NaN", "sNaN", "inf", "-1", "1.005", "٣"],
+)
+TIMESTAMPS = (
+	["2026-01-01T10:00:00Z", "2026-01-03T10:00:00+05:30", "2025-12-01T00:00:00-08:00"],
+	["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-23:59", "2026-01-01", "2026-02-30T10:00:00Z", ""],
+)
+IDS = (["j1", "j2", "j3"], [""])
+TP_FIELDS = {
+	"journey_id": IDS,
+	"timestamp": TIMESTAMPS,
+	"channel": (["email", "direct", "paid_search"], [""]),
+	"touchpoint_id": (["", "t1", "t2"], ["j1#000000002"]),
+	"milestone": (["", "lead", "opportunity|won"], ["lost"]),
+}
+CV_FIELDS = {
+	"journey_id": IDS,
+	"timestamp": TIMESTAMPS,
+	"value": NUMBERS,
+	"currency": (["", "USD", "usd"], ["JPY", "KWD", "EUR"]),
+}
+PATH_FIELDS = {
+	"path": (["email > direct", "a>b>c", "x"], ["a > > b", " "]),
+	"total_conversions": NUMBERS,
+	"total_conversion_value": NUMBERS,
+	"total_null": NUMBERS,
+}
+
+
+@st.composite
+def _rows(draw, fields, max_rows):
+	"""Rows of good values with up to three fields replaced by odd values or any text."""
+	kinds = list(fields.values())
+	row = st.tuples(*(st.sampled_from(good) for good, _ in kinds)).map(list)
+	rows = draw(st.lists(row, max_size=max_rows))
+	for _ in range(draw(st.integers(0, 3)) if rows else 0):
+		at, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(kinds) - 1))
+		rows[at][column] = draw(st.sampled_from(kinds[column][1]) | st.text(max_size=6))
+	return rows
+
+
+def _csv_bytes(fields, rows, delimiter=","):
+	buffer = io.StringIO()
+	writer = csv.writer(buffer, delimiter=delimiter)
+	writer.writerow(fields)
+	writer.writerows(rows)
+	return buffer.getvalue().encode("utf-8", "surrogatepass")
+
+
+MODELS_TO_FUZZ = [
+	"all",
+	"shapley:min_journeys=0",
+	"markov:order=2,min_journeys=0",
+	"markov:order=3,min_journeys=0",
+]
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(tp=_rows(TP_FIELDS, 8), cv=_rows(CV_FIELDS, 5), model=st.sampled_from(MODELS_TO_FUZZ))
+def test_fuzz_odd_fields_in_well_formed_journey_files(tmp_path_factory, tp, cv, model):
+	def argv_for(tmp):
+		(tmp / "tp.csv").write_bytes(_csv_bytes(TP_FIELDS, tp))
+		(tmp / "cv.csv").write_bytes(_csv_bytes(CV_FIELDS, cv))
+		return [
+			"attribute", "--touchpoints", str(tmp / "tp.csv"), "--conversions", str(tmp / "cv.csv"),
+			"--model", model, "--format", "json",
+		]  # fmt: skip
+
+	_exits_cleanly(tmp_path_factory, argv_for)
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(rows=_rows(PATH_FIELDS, 6), model=st.sampled_from(MODELS_TO_FUZZ))
+def test_fuzz_odd_fields_in_well_formed_paths_files(tmp_path_factory, rows, model):
+	def argv_for(tmp):
+		(tmp / "p.csv").write_bytes(_csv_bytes(PATH_FIELDS, rows, delimiter=";"))
+		return ["attribute", "--paths", str(tmp / "p.csv"), "--model", model, "--format", "json"]
 
 	_exits_cleanly(tmp_path_factory, argv_for)

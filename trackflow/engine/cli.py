@@ -350,6 +350,7 @@ FORMATS = {"table": _table, "json": _json, "csv": _csv}
 def models_help() -> str:
 	"""Every model of the registry with its parameters and defaults, for --help."""
 	lines = ["models (SPEC is a name or name:key=value,...; 'all' runs every model):"]
+	width = max(len(name) for name in MODELS) + 2
 	for model in MODELS.values():
 		tags = (["data-driven, fitted on the input"] if model.data_driven else []) + (
 			["needs --touchpoints"] if model.name in NEEDS_TIMESTAMPS else []
@@ -360,8 +361,8 @@ def models_help() -> str:
 		]
 		if model.name == "custom":
 			params.insert(0, "first=, middle=, last= or channel.<name>= (required, summing to 1)")
-		lines.append(f"  {model.name:<16}{model.summary}" + (f" [{'; '.join(tags)}]" if tags else ""))
-		lines.append(f"  {'':<16}{', '.join(params)}")
+		lines.append(f"  {model.name:<{width}}{model.summary}")
+		lines.append(f"  {'':<{width}}{', '.join(params)}" + (f" [{'; '.join(tags)}]" if tags else ""))
 	lines.append("example: --model linear --model position_based:first=0.3,last=0.3 --model markov:order=2")
 	return "\n".join(lines)
 
@@ -387,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 	attribute = sub.add_parser(
 		"attribute",
 		help="attribute conversions to channels under one or more models",
-		description="Attribute conversions to channels; every unit of value is either credited to a channel"
-		" or listed as (unattributed) with the reason.",
+		description="Attribute conversions to channels; every unit of value is either credited to a channel\n"
+		"or listed as (unattributed) with the reason.",
 		epilog=models_help(),
 		formatter_class=formatter,
 	)
