@@ -436,6 +436,28 @@ def _subprocess(*argv):
 	)
 
 
+def test_the_module_entry_point_prints_both_versions():
+	done = _subprocess("--version")
+	assert done.returncode == 0 and f"{trackflow.__version__} (TrackFlow package)" in done.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+	"""`... | head -c 10`: the rest of a large output meets a closed pipe."""
+	command = [
+		sys.executable,
+		"-m",
+		"trackflow.engine",
+		"attribute",
+		"--touchpoints",
+		str(cli.DEMO_TOUCHPOINTS),
+	]
+	command += ["--conversions", str(cli.DEMO_CONVERSIONS), "--model", "all", "--format", "json", "--detail"]
+	writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+	assert writer.stdout.read(10) == b'{\n  "track'
+	writer.stdout.close()
+	assert writer.wait(timeout=60) == 0 and writer.stderr.read() == b""
+
+
 @pytest.mark.parametrize("kind", ["random bytes", "one line"])
 def test_50_mb_files_end_in_one_line_not_a_traceback(tmp_path, kind):
 	size = 50 * 1024 * 1024

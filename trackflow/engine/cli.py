@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -469,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 		_run(args)
 	except ValidationError as error:
 		return _fail(str(error))
+	except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+		os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+		return 0
 	except OSError as error:
 		if error.filename is not None:
 			return _fail(f"{error.filename}: {error.strerror or error}")
