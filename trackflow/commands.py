@@ -1,5 +1,6 @@
 """Bench commands: `bench --site SITE trackflow <command>`. Thin: each connects to the site and calls
-the same functions the scheduler and the API use. Errors are one line on stderr and a non-zero exit."""
+the same functions the scheduler and the API use. Bad input (a refused validation, a missing file or
+directory) is one line on stderr and exit code 2: the group turns those errors into click errors."""
 
 import datetime
 import sys
@@ -8,6 +9,8 @@ from contextlib import contextmanager
 import click
 import frappe
 from frappe.commands import get_site, pass_context
+
+from trackflow.command_errors import OneLineErrorGroup
 
 
 @contextmanager
@@ -20,16 +23,24 @@ def site_connection(context):
 		frappe.connect()
 	try:
 		yield
-	except frappe.ValidationError as e:
-		frappe.db.rollback()
-		click.secho(f"Error: {frappe.utils.strip_html(str(e))}", fg="red", err=True)
-		sys.exit(1)
+	except Exception:
+		frappe.db.rollback()  # nothing half done stays; TrackFlowCommands words the error
+		raise
 	finally:
 		if not reuse:
 			frappe.destroy()
 
 
-@click.group("trackflow")
+class TrackFlowCommands(OneLineErrorGroup):
+	"""The trackflow group: Frappe's validation and permission errors are one line too."""
+
+	input_errors = (*OneLineErrorGroup.input_errors, frappe.ValidationError, frappe.PermissionError)
+
+	def describe(self, error: BaseException) -> str:
+		return frappe.utils.strip_html(super().describe(error))
+
+
+@click.group("trackflow", cls=TrackFlowCommands)
 def trackflow_group():
 	"""TrackFlow: campaigns, links, tracking and attribution."""
 
@@ -287,11 +298,12 @@ def import_touchpoints_command(context, path: str):
 	touchpoint_id, plus lead, deal or email for identity. All rows or none."""
 	import csv
 
+	from trackflow.engine.attribution.csv_input import reading
 	from trackflow.integrations.crm import lead_for_email
 
 	with site_connection(context):
 		frappe.set_user("Administrator")
-		with open(path, newline="") as handle:
+		with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
 			rows = list(csv.DictReader(handle))
 		with click.progressbar(rows, label="Importing") as bar:
 			for number, row in enumerate(bar, start=2):

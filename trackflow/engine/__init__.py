@@ -4,4 +4,7 @@ Nothing under this package may import frappe (tests/test_engine_purity.py enforc
 Frappe layer (doctypes, api/, integrations/, tasks, commands, web/) calls into it.
 """
 
+# The version of the attribution rules, stamped on every credit of the ledger (Attribution Credit's
+# engine_version): it changes only when the same input would get different credits, so it moves apart
+# from the package version (trackflow.__version__) on purpose; `trackflow-attribution --version` shows both.
 ENGINE_VERSION = "1.0.0"

@@ -6,14 +6,20 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import trackflow
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution import (
+	INSUFFICIENT_DATA,
+	MODELS,
+	NO_TOUCHPOINTS,
 	all_model_specs,
 	attribute_paths,
 	compare_models,
@@ -21,25 +27,54 @@ from trackflow.engine.attribution import (
 	get_model_def,
 	parse_model_spec,
 )
-from trackflow.engine.attribution.csv_input import read_journeys, read_paths
+from trackflow.engine.attribution.aggregate import NEEDS_TIMESTAMPS
+from trackflow.engine.attribution.csv_input import (
+	MAX_VALUE,
+	MAX_VALUE_TEXT,
+	PATH_COLUMNS,
+	check_text_file,
+	read_journeys,
+	read_paths,
+	reading,
+)
+from trackflow.engine.attribution.types import PathStats
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.money import minor_units
 
+PROG = "trackflow-attribution"
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_TOUCHPOINTS = DATA / "demo_touchpoints.csv"
 DEMO_CONVERSIONS = DATA / "demo_conversions.csv"
-CENT = Decimal("0.01")
+PATHS_PLACES = 2  # aggregated paths carry no currency: values are split in hundredths
+UNATTRIBUTED = "(unattributed)"
+SKIPPED_ON_PATHS = "needs timestamps or milestones: give --touchpoints and --conversions"
+# Why a conversion got no credit under a model: code -> short label for the table.
+REASONS = {
+	"no_touches": "no touches",
+	"outside_lookback": "outside lookback",
+	"insufficient_data": "insufficient data",
+}
+MAX_MESSAGE = 400
+WIDTH = 100  # notes in the table wrap here
 
-# One model table: label -> channel -> (conversions, value); fits: label -> fit object.
-Table = dict[str, dict[str, tuple[float, Decimal]]]
+
+def _reason_order(item: tuple[str, Any]) -> int:
+	return list(REASONS).index(item[0]) if item[0] in REASONS else len(REASONS)
 
 
-def _expand(models: Sequence[str] | None) -> list[str]:
+def _expand(models: Sequence[str] | None) -> tuple[list[str], set[str]]:
+	"""The model specs to run and those of them that came from 'all' (skippable where they cannot run)."""
 	specs: list[str] = []
+	from_all: set[str] = set()
 	for given in models or ["last_touch"]:
-		specs.extend(all_model_specs() if given == "all" else [given])
+		if given.strip() == "all":
+			specs.extend(all_model_specs())
+			from_all.update(all_model_specs())
+		else:
+			specs.append(given)
 	for spec in specs:
 		parse_model_spec(spec)
-	return specs
+	return list(dict.fromkeys(specs)), from_all
 
 
 def _fit_entry(fit: Any) -> dict[str, Any]:
@@ -54,21 +89,64 @@ def _fit_entry(fit: Any) -> dict[str, Any]:
 	return entry
 
 
+def _insufficient_why(label: str, fits: dict[str, dict[str, Any]]) -> str:
+	message = fits[label]["sufficiency"]["message"] if label in fits else "not enough data"
+	return f"the {parse_model_spec(label).name} fit has too little data ({message})"
+
+
+def _header(currency: str | None, places: int) -> dict[str, Any]:
+	return {
+		"trackflow_version": trackflow.__version__,
+		"engine_version": ENGINE_VERSION,
+		"currency": currency,
+		"places": places,
+	}
+
+
 def run_journeys(args: argparse.Namespace, specs: list[str]) -> dict[str, Any]:
 	journeys = read_journeys(args.touchpoints, args.conversions)
 	if args.lookback_days is not None:
 		specs = [_with_lookback(s, args.lookback_days) for s in specs]
 	comparison = compare_models(journeys, specs)
-	out: dict[str, Any] = {
-		"engine_version": ENGINE_VERSION,
-		"conversions": comparison.conversions,
-		"value": str(comparison.value),
-		"models": {},
-	}
-	for label in comparison.models:
-		out["models"][label] = comparison.cells[label]
+	out = _header(comparison.currency, minor_units(comparison.currency))
+	out.update(
+		conversions=comparison.conversions,
+		value=comparison.value,
+		models={label: comparison.cells[label] for label in comparison.models},
+		unattributed={},
+	)
 	if comparison.fits:
 		out["fits"] = {label: _fit_entry(fit) for label, fit in comparison.fits.items()}
+	# compare_models attributes the conversions in this order, one result each.
+	pairs = [(j, c) for j in journeys for c in j.conversions]
+	for label, outcomes in comparison.results.items():
+		lookback = parse_model_spec(label).get("lookback_days")
+		reasons: dict[str, list[Any]] = {}
+		for (journey, conversion), outcome in zip(pairs, outcomes, strict=True):
+			if outcome.credits:
+				continue
+			if outcome.reason == NO_TOUCHPOINTS:
+				before = any(t.timestamp <= conversion.timestamp for t in journey.touchpoints)
+				code = "outside_lookback" if before else "no_touches"
+			else:
+				code = outcome.reason or "not_credited"
+			entry = reasons.setdefault(code, [0, Decimal(0)])
+			entry[0] += 1
+			entry[1] += conversion.value
+		whys = {
+			"no_touches": "no touch at or before the conversion",
+			"outside_lookback": f"every touch is more than {lookback:g} days (lookback_days) before the conversion",
+		}
+		out["unattributed"][label] = {
+			code: (
+				n,
+				value,
+				_insufficient_why(label, out.get("fits", {}))
+				if code == INSUFFICIENT_DATA
+				else whys.get(code, code),
+			)
+			for code, (n, value) in sorted(reasons.items(), key=_reason_order)
+		}
 	if args.detail:
 		out["detail"] = {label: [r.to_dict() for r in rs] for label, rs in comparison.results.items()}
 	return out
@@ -81,79 +159,187 @@ def _with_lookback(spec: str, days: float) -> str:
 	return f"{spec}{',' if ':' in spec else ':'}lookback_days={days:g}"
 
 
-def run_paths(args: argparse.Namespace, specs: list[str]) -> dict[str, Any]:
-	paths = read_paths(args.paths, separator=args.separator, delimiter=args.delimiter)
+DELIMITER_NAMES = {",": ",", ";": "';'", "\t": "$'\\t'", "|": "'|'"}
+
+
+def _read_path_file(path: Path, separator: str, delimiter: str) -> list[PathStats]:
+	if len(delimiter) != 1:
+		raise ValidationError(f"--delimiter must be one character, got {delimiter!r}")
+	if not separator.strip():
+		raise ValidationError("--separator must not be empty")
+	header = check_text_file(path, PATH_COLUMNS)
+	if PATH_COLUMNS[0] not in [c.strip() for c in header.split(delimiter)]:
+		for other, shown in DELIMITER_NAMES.items():
+			if other != delimiter and PATH_COLUMNS[0] in [c.strip() for c in header.split(other)]:
+				raise ValidationError(
+					f"{path}: missing column 'path' with --delimiter {DELIMITER_NAMES.get(delimiter, repr(delimiter))}:"
+					f" the header is {other!r}-separated; use --delimiter {shown}"
+				)
+	with reading(path):
+		paths = read_paths(path, separator=separator, delimiter=delimiter)
+	for row in paths:
+		name = " > ".join(row.path)
+		name = name if len(name) <= 60 else name[:57] + "..."
+		where = f"{path}: path {name!r}"
+		for field, number in (("total_conversions", row.conversions), ("total_null", row.nulls)):
+			if not number < MAX_VALUE:
+				raise ValidationError(
+					f"{where}: field {field}: too large (counts must be below {MAX_VALUE_TEXT})"
+				)
+		if not row.value < MAX_VALUE:
+			raise ValidationError(
+				f"{where}: field total_conversion_value: too large (values must be below {MAX_VALUE_TEXT})"
+			)
+		if row.value != row.value.quantize(Decimal(1).scaleb(-PATHS_PLACES)):
+			raise ValidationError(
+				f"{where}: field total_conversion_value: {row.value} has more than {PATHS_PLACES} decimal places"
+			)
+	return paths
+
+
+def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) -> dict[str, Any]:
+	paths = _read_path_file(args.paths, args.separator, args.delimiter)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
 	conversions = sum(p.conversions for p in paths)
-	out: dict[str, Any] = {
-		"engine_version": ENGINE_VERSION,
-		"conversions": conversions,
-		"value": str(sum((p.value for p in paths), Decimal(0))),
-		"models": {},
-	}
+	value = sum((p.value for p in paths), Decimal(0))
+	out = _header(None, PATHS_PLACES)
+	out.update(conversions=conversions, value=value, models={}, unattributed={}, skipped={})
 	fits = {}
 	for label in specs:
 		spec = parse_model_spec(label)
+		if spec.name in NEEDS_TIMESTAMPS and label in from_all:
+			out["skipped"][label] = SKIPPED_ON_PATHS
+			continue
 		fit = fit_model(spec, paths) if get_model_def(spec.name).data_driven else None
 		if fit is not None:
 			fits[label] = fit
 		out["models"][label] = attribute_paths(paths, spec, fit)
+		out["unattributed"][label] = {}
+		if fit is not None and not fit.sufficient:
+			out["unattributed"][label][INSUFFICIENT_DATA] = (conversions, value, None)
 	if fits:
 		out["fits"] = {label: _fit_entry(fit) for label, fit in fits.items()}
+	for label, reasons in out["unattributed"].items():
+		if INSUFFICIENT_DATA in reasons:
+			n, missing, _ = reasons[INSUFFICIENT_DATA]
+			reasons[INSUFFICIENT_DATA] = (n, missing, _insufficient_why(label, out["fits"]))
 	return out
 
 
+def _money(value: Decimal, places: int, grouped: bool = False) -> str:
+	value = value.quantize(Decimal(1).scaleb(-places))
+	return f"{value:,f}" if grouped else str(value)
+
+
+def _unattributed_total(out: dict[str, Any], label: str) -> tuple[float, Decimal]:
+	reasons = out["unattributed"].get(label, {})
+	return sum(n for n, _, _ in reasons.values()), sum((v for _, v, _ in reasons.values()), Decimal(0))
+
+
 def _json(out: dict[str, Any]) -> str:
-	data = dict(out)
-	data["models"] = {
-		label: {
-			c: {"conversions": conv, "value": str(value.quantize(CENT))} for c, (conv, value) in cells.items()
+	places = out["places"]
+	data = {k: v for k, v in out.items() if k not in ("models", "unattributed", "places", "detail", "fits")}
+	data["value"] = _money(out["value"], places)
+	data["models"] = {}
+	for label, cells in out["models"].items():
+		model = {
+			c: {"conversions": conv, "value": _money(value, places)} for c, (conv, value) in cells.items()
 		}
-		for label, cells in out["models"].items()
-	}
-	return json.dumps(data, indent=2, sort_keys=False)
+		n, missing = _unattributed_total(out, label)
+		model[UNATTRIBUTED] = {
+			"conversions": n,
+			"value": _money(missing, places),
+			"reasons": {
+				code: {"conversions": count, "value": _money(v, places), "why": why}
+				for code, (count, v, why) in out["unattributed"][label].items()
+			},
+		}
+		data["models"][label] = model
+	for key in ("fits", "detail"):
+		if key in out:
+			data[key] = out[key]
+	return json.dumps(data, indent=2)
 
 
 def _csv(out: dict[str, Any]) -> str:
+	places = out["places"]
 	buffer = io.StringIO()
 	writer = csv.writer(buffer, lineterminator="\n")
-	writer.writerow(["model", "channel", "conversions", "value"])
+	writer.writerow(["model", "channel", "conversions", "value", "reason", "why"])
 	for label, cells in out["models"].items():
 		for channel, (conv, value) in cells.items():
-			writer.writerow([label, channel, f"{conv:.6f}", str(value.quantize(CENT))])
+			writer.writerow([label, channel, f"{conv:.6f}", _money(value, places), "", ""])
+		reasons = out["unattributed"][label] or {"": (0, Decimal(0), "")}
+		for code, (n, value, why) in reasons.items():
+			writer.writerow([label, UNATTRIBUTED, f"{n:.6f}", _money(value, places), code, why])
 	return buffer.getvalue()
 
 
-def _table(out: dict[str, Any]) -> str:
-	models = list(out["models"])
-	channels = sorted({c for cells in out["models"].values() for c in cells})
-	lines = [
-		f"TrackFlow attribution engine {out['engine_version']}: "
-		f"{out['conversions']:g} conversions, value {out['value']}",
+def _param_text(label: str, paths: bool) -> str:
+	params = [(k, v) for k, v in parse_model_spec(label).params if not (paths and k == "lookback_days")]
+	return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params)
+
+
+def _share(value: Decimal, total: Decimal) -> str:
+	return f"{value / total * 100:.1f} %" if total else "-"
+
+
+def _grid(rows: list[tuple[str, ...]]) -> list[str]:
+	widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+	return [
+		"  ".join(
+			[r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))]
+		).rstrip()
+		for r in rows
 	]
-	for title, pick in (("credited value", 1), ("credited conversions", 0)):
-		width = max([len(c) for c in channels] + [7])
-		cols = [max(len(m), 10) for m in models]
-		lines.append("")
-		lines.append(title)
-		lines.append(
-			"  ".join(["channel".ljust(width), *(m.rjust(w) for m, w in zip(models, cols, strict=True))])
+
+
+def _table(out: dict[str, Any]) -> str:
+	"""One block per model (channel, credited conversions, value, share of value; the unattributed
+	conversions by reason; the total), so the width depends on the channel names only."""
+	places, total = out["places"], out["value"]
+	currency = out["currency"]
+	lines = [f"TrackFlow {out['trackflow_version']} (attribution engine {out['engine_version']})"]
+	if out.get("sample"):
+		lines.append(out["sample"])
+	lines.append(
+		f"{out['conversions']:,g} conversions, value {_money(total, places, True)} "
+		+ (currency if currency else "(aggregated paths carry no currency)")
+	)
+	if out.get("skipped"):
+		lines.append(f"skipped ({SKIPPED_ON_PATHS}): {', '.join(out['skipped'])}")
+	for label, cells in out["models"].items():
+		params = _param_text(label, paths=currency is None)
+		lines += ["", label, f"  {MODELS[parse_model_spec(label).name].summary}"]
+		if params:
+			lines.append(f"  {params}")
+		rows = [("channel", "conversions", "value", "share")]
+		for channel, (conv, value) in cells.items():
+			rows.append((channel, f"{conv:,.2f}", _money(value, places, True), _share(value, total)))
+		n, missing = _unattributed_total(out, label)
+		rows.append((UNATTRIBUTED, f"{n:,.2f}", _money(missing, places, True), _share(missing, total)))
+		reasons = out["unattributed"][label]
+		for code, (count, value, _why) in reasons.items():
+			rows.append(
+				(
+					f"  {REASONS.get(code, code)}",
+					f"{count:,.2f}",
+					_money(value, places, True),
+					_share(value, total),
+				)
+			)
+		rows.append(
+			("total", f"{out['conversions']:,.2f}", _money(total, places, True), _share(total, total))
 		)
-		for channel in channels:
-			cells = []
-			for m, w in zip(models, cols, strict=True):
-				cell = out["models"][m].get(channel)
-				if cell is None:
-					text = "-"
-				elif pick:
-					text = str(cell[1].quantize(CENT))
-				else:
-					text = f"{cell[0]:.2f}"
-				cells.append(text.rjust(w))
-			lines.append("  ".join([channel.ljust(width), *cells]))
+		lines += _grid(rows)
+		for code, (_count, _value, why) in reasons.items():
+			note = f"{REASONS.get(code, code)}: {why}"
+			lines += textwrap.wrap(note, WIDTH, initial_indent="  ", subsequent_indent="    ")
 	for label, fit in out.get("fits", {}).items():
 		suff = fit["sufficiency"]
+		if suff["verdict"] == "insufficient":
+			continue  # its block says so
 		lines.append("")
 		lines.append(f"fit {label}: {suff['verdict']} ({suff['message']})")
 	return "\n".join(lines) + "\n"
@@ -162,12 +348,52 @@ def _table(out: dict[str, Any]) -> str:
 FORMATS = {"table": _table, "json": _json, "csv": _csv}
 
 
-def build_parser() -> argparse.ArgumentParser:
-	parser = argparse.ArgumentParser(
-		prog="trackflow-attribution", description="Multi-touch attribution on exported journeys."
+def models_help() -> str:
+	"""Every model of the registry with its parameters and defaults, for --help."""
+	lines = ["models (SPEC is a name or name:key=value,...; 'all' runs every model):"]
+	width = max(len(name) for name in MODELS) + 2
+	for model in MODELS.values():
+		tags = (["data-driven, fitted on the input"] if model.data_driven else []) + (
+			["needs --touchpoints"] if model.name in NEEDS_TIMESTAMPS else []
+		)
+		params = [
+			f"{p.name}={p.default:g}" if isinstance(p.default, float) else f"{p.name}={p.default}"
+			for p in model.params
+		]
+		if model.name == "custom":
+			params.insert(0, "first=, middle=, last= or channel.<name>= (required, summing to 1)")
+		lines.append(f"  {model.name:<{width}}{model.summary}")
+		lines.append(f"  {'':<{width}}{', '.join(params)}" + (f" [{'; '.join(tags)}]" if tags else ""))
+	lines.append("example: --model linear --model position_based:first=0.3,last=0.3 --model markov:order=2")
+	return "\n".join(lines)
+
+
+def version_text() -> str:
+	return (
+		f"{PROG} {trackflow.__version__} (TrackFlow package)\n"
+		f"attribution engine {ENGINE_VERSION} (stamped on every credit; it changes only when the same"
+		" input would get different credits)"
 	)
+
+
+def build_parser() -> argparse.ArgumentParser:
+	formatter = argparse.RawDescriptionHelpFormatter
+	parser = argparse.ArgumentParser(
+		prog=PROG,
+		description="Multi-touch attribution on exported journeys.",
+		epilog=models_help(),
+		formatter_class=formatter,
+	)
+	parser.add_argument("--version", action="version", version=version_text())
 	sub = parser.add_subparsers(dest="command", required=True)
-	attribute = sub.add_parser("attribute", help="attribute conversions to channels under one or more models")
+	attribute = sub.add_parser(
+		"attribute",
+		help="attribute conversions to channels under one or more models",
+		description="Attribute conversions to channels; every unit of value is either credited to a channel\n"
+		"or listed as (unattributed) with the reason.",
+		epilog=models_help(),
+		formatter_class=formatter,
+	)
 	source = attribute.add_mutually_exclusive_group(required=True)
 	source.add_argument("--touchpoints", type=Path, help="TP.csv: journey_id,timestamp,channel[,...]")
 	source.add_argument("--paths", type=Path, help="aggregated paths: path;total_conversions;...")
@@ -175,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 	attribute.add_argument(
 		"--model",
 		action="append",
-		help="SPEC: name or name:key=value,...; 'all' for every model (repeatable)",
+		help="SPEC: name or name:key=value,...; 'all' for every model (repeatable; default last_touch)",
 	)
 	attribute.add_argument("--lookback-days", type=float, help="lookback window for every model (default 90)")
 	attribute.add_argument("--format", choices=sorted(FORMATS), default="table")
@@ -185,44 +411,72 @@ def build_parser() -> argparse.ArgumentParser:
 	)
 	attribute.add_argument("--separator", default=">", help="channel separator in --paths (default >)")
 	attribute.add_argument("--delimiter", default=";", help="column delimiter in --paths (default ;)")
-	demo = sub.add_parser("demo", help="every model on a small bundled sample, as a comparison table")
+	demo = sub.add_parser("demo", help="every model on a small bundled sample, one block per model")
 	demo.add_argument("--format", choices=sorted(FORMATS), default="table")
 	return parser
 
 
+def _run(args: argparse.Namespace) -> None:
+	notes = []
+	if args.command == "demo":
+		args = argparse.Namespace(
+			touchpoints=DEMO_TOUCHPOINTS,
+			conversions=DEMO_CONVERSIONS,
+			lookback_days=None,
+			detail=False,
+			format=args.format,
+			output=None,
+		)
+		out = run_journeys(args, all_model_specs())
+		out["sample"] = (
+			f"Sample data generated for this demo (not real customers); values in {out['currency']}."
+		)
+		notes.append(out["sample"])
+	else:
+		specs, from_all = _expand(args.model)
+		if args.touchpoints is not None:
+			if args.conversions is None:
+				raise ValidationError("--touchpoints needs --conversions")
+			out = run_journeys(args, specs)
+		else:
+			if args.lookback_days is not None:
+				raise ValidationError("--lookback-days needs timestamps: use --touchpoints, not --paths")
+			out = run_paths(args, specs, from_all)
+			if out["skipped"]:
+				notes.append(f"skipped {', '.join(out['skipped'])}: {SKIPPED_ON_PATHS}")
+	text = FORMATS[args.format](out)
+	if args.format == "csv":
+		for note in notes:  # the CSV holds data only; what it leaves out is said on stderr
+			print(f"{PROG}: note: {note}", file=sys.stderr)
+	if args.output:
+		args.output.write_text(text, encoding="utf-8")
+	else:
+		sys.stdout.write(text)
+
+
+def _fail(message: str) -> int:
+	message = " ".join(message.split("\n"))
+	if len(message) > MAX_MESSAGE:
+		message = message[: MAX_MESSAGE - 3] + "..."
+	print(f"{PROG}: error: {message}", file=sys.stderr)
+	return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-	parser = build_parser()
-	args = parser.parse_args(argv)
+	"""Run the CLI; bad input of any kind ends in one line `trackflow-attribution: error: ...` on
+	stderr and exit code 2, never a traceback."""
+	args = build_parser().parse_args(argv)
 	try:
-		if args.command == "demo":
-			args = argparse.Namespace(
-				touchpoints=DEMO_TOUCHPOINTS,
-				conversions=DEMO_CONVERSIONS,
-				lookback_days=None,
-				detail=False,
-				format=args.format,
-				output=None,
-			)
-			out = run_journeys(args, all_model_specs())
-		else:
-			specs = _expand(args.model)
-			if args.touchpoints is not None:
-				if args.conversions is None:
-					raise ValidationError("--touchpoints needs --conversions")
-				out = run_journeys(args, specs)
-			else:
-				if args.lookback_days is not None:
-					raise ValidationError("--lookback-days needs timestamps: use --touchpoints, not --paths")
-				out = run_paths(args, specs)
-		text = FORMATS[args.format](out)
-		if args.output:
-			args.output.write_text(text, encoding="utf-8")
-		else:
-			sys.stdout.write(text)
+		_run(args)
 	except ValidationError as error:
-		print(f"trackflow-attribution: error: {error}", file=sys.stderr)
-		return 2
+		return _fail(str(error))
+	except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+		os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+		return 0
 	except OSError as error:
-		print(f"trackflow-attribution: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)
-		return 2
+		if error.filename is not None:
+			return _fail(f"{error.filename}: {error.strerror or error}")
+		return _fail(error.strerror or str(error))
+	except Exception as error:  # a reader or model failing in a way nobody foresaw: still one line
+		return _fail(f"internal error ({type(error).__name__}: {error}); please report it with the input")
 	return 0

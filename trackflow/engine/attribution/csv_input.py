@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -13,10 +15,16 @@ from typing import TextIO
 from trackflow.engine.attribution.journeys import Journey
 from trackflow.engine.attribution.types import Conversion, PathStats, Touchpoint
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.money import minor_units
 
 TOUCHPOINT_COLUMNS = ("journey_id", "timestamp", "channel")
 CONVERSION_COLUMNS = ("journey_id", "timestamp", "value")
 PATH_COLUMNS = ("path", "total_conversions", "total_conversion_value", "total_null")
+# Money and counts stay well inside Decimal's 28 digits, so sums over millions of rows remain exact.
+MAX_VALUE = Decimal(10) ** 15
+MAX_VALUE_TEXT = "10^15"
+# Timestamps stay where a lookback window of up to a century can be subtracted from them.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def _rows(
@@ -41,6 +49,10 @@ def _timestamp(text: str, where: str) -> datetime:
 		raise ValidationError(f"{where}: field timestamp: {text!r} is not an ISO 8601 timestamp")
 	if value.tzinfo is None:
 		raise ValidationError(f"{where}: field timestamp: {text!r} has no timezone (add Z or +hh:mm)")
+	if not FIRST_YEAR <= value.year <= LAST_YEAR:
+		raise ValidationError(
+			f"{where}: field timestamp: {text!r} is not between the years {FIRST_YEAR} and {LAST_YEAR}"
+		)
 	return value
 
 
@@ -53,10 +65,22 @@ def _required(row: dict, field: str, where: str) -> str:
 def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 	"""Journeys from TP.csv (journey_id,timestamp,channel[,touchpoint_id,source,medium,campaign,milestone])
 	and CV.csv (journey_id,timestamp,value[,conversion_id,currency]); journeys without a conversion row are
-	non-converting. Errors name the file, row and field."""
+	non-converting. Errors name the file, row and field; a file that is not comma-separated UTF-8 CSV
+	text is refused with what it seems to be instead."""
+	touches = _read_touchpoints(touchpoints)
+	converted = _read_conversions(conversions)
+	ids = sorted(set(touches) | set(converted))
+	return [Journey(j, tuple(touches.get(j, ())), tuple(converted.get(j, ()))) for j in ids]
+
+
+def _read_touchpoints(touchpoints: Path) -> dict[str, list[Touchpoint]]:
 	touches: dict[str, list[Touchpoint]] = defaultdict(list)
-	with open(touchpoints, newline="", encoding="utf-8-sig") as handle:
+	first_row: dict[tuple[str, str], int] = {}
+	header = check_text_file(touchpoints, TOUCHPOINT_COLUMNS)
+	_separator_hint(touchpoints, header, TOUCHPOINT_COLUMNS)
+	with reading(touchpoints) as at, open(touchpoints, newline="", encoding="utf-8-sig") as handle:
 		for number, row in _rows(handle, str(touchpoints), TOUCHPOINT_COLUMNS):
+			at.row = number
 			where = f"{touchpoints}: row {number}"
 			journey = _required(row, "journey_id", where)
 			milestones = frozenset(m.strip() for m in row.get("milestone", "").split("|") if m.strip())
@@ -65,9 +89,16 @@ def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 				raise ValidationError(
 					f"{where}: field milestone: {sorted(bad)[0]!r} is not lead, opportunity or won"
 				)
+			touch_id = row.get("touchpoint_id") or f"{journey}#{number:09d}"
+			if (journey, touch_id) in first_row:
+				raise ValidationError(
+					f"{where}: field touchpoint_id: {touch_id!r} is already in row {first_row[journey, touch_id]}"
+					f" of journey {journey!r}"
+				)
+			first_row[journey, touch_id] = number
 			touches[journey].append(
 				Touchpoint(
-					id=row.get("touchpoint_id") or f"{journey}#{number:09d}",
+					id=touch_id,
 					timestamp=_timestamp(_required(row, "timestamp", where), where),
 					channel=_required(row, "channel", where),
 					source=row.get("source") or None,
@@ -76,30 +107,138 @@ def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 					milestones=milestones,
 				)
 			)
+	return touches
+
+
+def _read_conversions(conversions: Path) -> dict[str, list[Conversion]]:
 	converted: dict[str, list[Conversion]] = defaultdict(list)
-	with open(conversions, newline="", encoding="utf-8-sig") as handle:
+	first_currency: tuple[str, int] | None = None
+	header = check_text_file(conversions, CONVERSION_COLUMNS)
+	_separator_hint(conversions, header, CONVERSION_COLUMNS)
+	with reading(conversions) as at, open(conversions, newline="", encoding="utf-8-sig") as handle:
 		for number, row in _rows(handle, str(conversions), CONVERSION_COLUMNS):
+			at.row = number
 			where = f"{conversions}: row {number}"
 			journey = _required(row, "journey_id", where)
-			text = _required(row, "value", where)
-			try:
-				value = Decimal(text)
-			except InvalidOperation:
-				raise ValidationError(f"{where}: field value: {text!r} is not a number")
-			if not value.is_finite() or value < 0:
-				raise ValidationError(f"{where}: field value: {text} is negative or not finite")
+			currency = (row.get("currency") or "USD").upper()
+			if first_currency is None:
+				first_currency = (currency, number)
+			elif currency != first_currency[0]:
+				raise ValidationError(
+					f"{where}: field currency: {currency} differs from {first_currency[0]} in row"
+					f" {first_currency[1]} (values in several currencies cannot be added up)"
+				)
+			value = money_field(
+				_required(row, "value", where), f"{where}: field value", minor_units(currency)
+			)
 			try:
 				conversion = Conversion(
 					id=row.get("conversion_id") or f"{journey}#{number:09d}",
 					timestamp=_timestamp(_required(row, "timestamp", where), where),
 					value=value,
-					currency=(row.get("currency") or "USD").upper(),
+					currency=currency,
 				)
 			except ValidationError as error:
 				raise ValidationError(f"{where}: {error}")
 			converted[journey].append(conversion)
-	ids = sorted(set(touches) | set(converted))
-	return [Journey(j, tuple(touches.get(j, ())), tuple(converted.get(j, ()))) for j in ids]
+	return converted
+
+
+def money_field(text: str, where: str, places: int) -> Decimal:
+	"""A money value read from text: a finite number >= 0, below MAX_VALUE, with at most `places`
+	decimals (the currency's minor unit)."""
+	try:
+		value = Decimal(text)
+	except InvalidOperation:
+		raise ValidationError(f"{where}: {text!r} is not a number") from None
+	if not value.is_finite() or value < 0:
+		raise ValidationError(f"{where}: {text} is negative or not finite")
+	if value >= MAX_VALUE:
+		raise ValidationError(f"{where}: {text} is too large (values must be below {MAX_VALUE_TEXT})")
+	if value != value.quantize(Decimal(1).scaleb(-places)):
+		raise ValidationError(f"{where}: {text} has more than {places} decimal places for its currency")
+	return value
+
+
+class _Position:
+	row: int | None = None
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[_Position]:
+	"""Turn what a reader of `path` may raise on a broken file (bytes that are not UTF-8, an endless
+	line, a number no arithmetic can hold) into a ValidationError naming the file and the last row read
+	(set `.row` on the yielded object)."""
+	at = _Position()
+	try:
+		yield at
+	except ValidationError:
+		raise
+	except (UnicodeError, csv.Error, ArithmeticError, MemoryError, RecursionError) as error:
+		where = f"{path}: after row {at.row}" if at.row else str(path)
+		raise ValidationError(f"{where}: {_describe(error)}") from None
+
+
+def _describe(error: BaseException) -> str:
+	if isinstance(error, UnicodeDecodeError):
+		return f"byte 0x{error.object[error.start]:02x} is not UTF-8: {SAVE_AS_UTF8}"
+	if isinstance(error, csv.Error):
+		if "field limit" in str(error):
+			return f"{error} (a field or line of more than {csv.field_size_limit():,} characters: is it CSV?)"
+		return str(error)
+	if isinstance(error, MemoryError):
+		return "too large to read into memory"
+	if isinstance(error, RecursionError):
+		return "nested too deeply to read"
+	return f"a number is too large or malformed ({type(error).__name__})"
+
+
+SAVE_AS_UTF8 = "save it as UTF-8 CSV (Excel: 'CSV UTF-8'; UTF-8 with a BOM is fine)"
+_BOMS = (
+	(codecs.BOM_UTF32_LE, "UTF-32"),
+	(codecs.BOM_UTF32_BE, "UTF-32"),
+	(codecs.BOM_UTF16_LE, "UTF-16 (Excel's 'Unicode Text')"),
+	(codecs.BOM_UTF16_BE, "UTF-16 (Excel's 'Unicode Text')"),
+)
+SNIFF_BYTES = 65536
+
+
+def check_text_file(path: Path, columns: tuple[str, ...]) -> str:
+	"""The header line of `path` after checking that the file looks like UTF-8 text: not empty, no
+	UTF-16/32 byte order mark, no NUL bytes, its first 64 KiB valid UTF-8 (the rest is checked as it
+	is read). Raises ValidationError saying what the file seems to be instead; OSError as open() does."""
+	with open(path, "rb") as handle:
+		head = handle.read(SNIFF_BYTES)
+	if not head.strip():
+		raise ValidationError(
+			f"{path}: the file is empty (the first line must name the columns: {', '.join(columns)}...)"
+		)
+	for bom, name in _BOMS:
+		if head.startswith(bom):
+			raise ValidationError(f"{path}: the encoding is {name}, not UTF-8: {SAVE_AS_UTF8}")
+	if b"\0" in head:
+		raise ValidationError(
+			f"{path}: the file contains NUL bytes (UTF-16 text or a binary file?), not UTF-8 text: {SAVE_AS_UTF8}"
+		)
+	decoder = codecs.getincrementaldecoder("utf-8-sig")()
+	try:
+		text = decoder.decode(head, final=False)
+	except UnicodeDecodeError as error:
+		line = head.count(b"\n", 0, error.start) + 1
+		raise ValidationError(
+			f"{path}: line {line}: byte 0x{head[error.start]:02x} is not UTF-8"
+			f" (Latin-1 or Windows-1252?): the encoding is not UTF-8: {SAVE_AS_UTF8}"
+		) from None
+	return text.splitlines()[0] if text else ""
+
+
+def _separator_hint(path: Path, header: str, columns: tuple[str, ...]) -> None:
+	names = [c.strip() for c in header.split(",")]
+	if columns[0] not in names and ";" in header and columns[0] in [c.strip() for c in header.split(";")]:
+		raise ValidationError(
+			f"{path}: the header is semicolon-separated; this file must be comma-separated"
+			f" (columns {', '.join(columns)}...)"
+		)
 
 
 def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[PathStats]:
@@ -128,4 +267,6 @@ def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[P
 
 
 def _plain(number: Decimal) -> float:
+	if number.adjusted() > 18:  # int() of 1e999999 takes half a minute; the CLI refuses such counts
+		return float(number)
 	return int(number) if number == number.to_integral_value() else float(number)

@@ -30,8 +30,14 @@ def _share(name: str, default: float) -> Param:
 	return Param(name, float, default, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 
 
+# A century: a longer window reaches past the dates datetime can hold (and no journey is that long).
+MAX_LOOKBACK_DAYS = 36_525
 LOOKBACK = Param(
-	"lookback_days", float, float(DEFAULT_LOOKBACK_DAYS), lambda v: v > 0, "a number of days > 0"
+	"lookback_days",
+	float,
+	float(DEFAULT_LOOKBACK_DAYS),
+	lambda v: 0 < v <= MAX_LOOKBACK_DAYS,
+	f"a number of days > 0 and at most {MAX_LOOKBACK_DAYS:,} (100 years)",
 )
 MIN_JOURNEYS = Param("min_journeys", int, DEFAULT_MIN_JOURNEYS, lambda v: v >= 0, "an integer >= 0")
 
