@@ -10,6 +10,7 @@ without Frappe (CI) and inside it alike; a new typed, documented method appears 
 import ast
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -481,7 +482,8 @@ def _permission(app: _App, source: _Source, node) -> tuple[str, list[str]]:
 		helpers = [h for h in helpers if any(_call_name(c) in PERMISSION_CALLS for c in _calls(h))]
 		if not direct and not helpers:
 			continue
-		code.append(ast.get_source_segment(source.text, statement) or ast.unparse(statement))
+		segment = ast.get_source_segment(source.text, statement, padded=True) or ast.unparse(statement)
+		code.append(textwrap.dedent(segment).expandtabs(4).strip())
 		phrases += [_phrase(app, source, node, call) for call in direct]
 		for helper in helpers:
 			doc = ast.get_docstring(helper)
