@@ -37,6 +37,10 @@ RETRY_AFTER = "30"  # seconds the embed script waits before resending when the q
 # without). Requests refused before the limit (bad bodies, unknown keys) touch neither Redis nor MariaDB.
 @frappe.whitelist(allow_guest=True, methods=["POST"])
 def collect() -> Response:
+	"""The embed script's batch (page views, events, identify, consent, conversions) as a `text/plain` JSON
+	body of at most 32 KB, from a page on one of the TrackFlow Site's allowed domains. Answers 204 with no
+	body when queued, else a plain-text reason: 400 invalid batch, 403 unknown site key or origin, 413 too
+	large, 429 rate limited (Retry-After), 503 queue unavailable (Retry-After; resend the batch unchanged)."""
 	request = frappe.request
 	origin = request.headers.get("Origin") or request.headers.get("Referer")
 	if (request.content_length or 0) > wire.MAX_BYTES:
