@@ -27,6 +27,11 @@ MAX_ATTEMPTS = 8
 RETRY = Backoff(base_seconds=600, cap_seconds=6 * 3600)
 
 
+# Who reported a conversion. A browser's report (the embed script: anyone can send one) is superseded by a
+# CRM or server-side conversion with the same order id, so an order counts once.
+CRM, SERVER, BROWSER = "CRM", "Server", "Browser"
+
+
 def save_conversion(
 	conversion_type: str,
 	idempotency_key: str,
@@ -39,13 +44,18 @@ def save_conversion(
 	visitor: str | None = None,
 	source_doctype: str | None = None,
 	source_name: str | None = None,
+	reported_by: str = SERVER,
+	order_id: str | None = None,
 ):
 	"""Insert a conversion, or return the one with this idempotency key (a voided one comes back to life
-	with the new values). Attribution is enqueued to run after the current transaction commits."""
+	with the new values, unless it is a browser's report that a trusted one superseded). Attribution is
+	enqueued to run after the current transaction commits. With an `order_id`, a CRM or server-side
+	conversion voids the browser's reports of the same order, and a browser's report of an order already
+	reported otherwise is stored void."""
 	existing = frappe.db.get_value("Conversion", {"idempotency_key": idempotency_key}, "name")
 	if existing:
 		doc = frappe.get_doc("Conversion", existing)
-		if doc.status != "void":
+		if doc.status != "void" or (doc.reported_by == BROWSER and superseding(doc.order_id, doc.name)):
 			return doc
 		doc.update(
 			{"occurred_at": occurred_at or now_datetime(), "value": value, "exchange_rate": exchange_rate}
@@ -67,8 +77,23 @@ def save_conversion(
 				"visitor": visitor,
 				"source_doctype": source_doctype,
 				"source_name": source_name,
+				"reported_by": reported_by,
+				"order_id": order_id,
 			}
 		).insert(ignore_permissions=True)
+	if doc.order_id:
+		if doc.reported_by == BROWSER:
+			winner = superseding(doc.order_id, doc.name)
+			if winner:
+				_void(doc, f"Superseded by {winner}, which reported order {doc.order_id} too")
+				return doc
+		else:
+			for name in frappe.get_all(
+				"Conversion",
+				{"order_id": doc.order_id, "reported_by": BROWSER, "status": ("!=", "void")},
+				pluck="name",
+			):
+				_void(frappe.get_doc("Conversion", name), f"Superseded by {doc.name} ({doc.reported_by})")
 	enqueue_attribution(doc.name)
 	# Deliveries to the ad platforms are created by a job after the commit, never in CRM's transaction.
 	frappe.enqueue(
@@ -81,6 +106,28 @@ def save_conversion(
 	if doc.crm_lead:
 		enqueue_rescore(doc.crm_lead)
 	return doc
+
+
+def superseding(order_id: str | None, name: str) -> str | None:
+	"""The CRM or server-side conversion (not void) that reported this order, if any."""
+	if not order_id:
+		return None
+	return frappe.db.get_value(
+		"Conversion",
+		{
+			"order_id": order_id,
+			"reported_by": ("in", [CRM, SERVER]),
+			"status": ("!=", "void"),
+			"name": ("!=", name),
+		},
+		"name",
+	)
+
+
+def _void(doc, reason: str) -> None:
+	frappe.db.delete("Attribution Credit", {"conversion": doc.name})
+	doc.db_set({"status": "void", "error": reason[:1000]})
+	doc.add_comment("Info", reason)
 
 
 def enqueue_attribution(conversion: str) -> None:
@@ -259,6 +306,7 @@ def _compute(doc) -> tuple[list[dict], list, dict]:
 					"conversion": doc.name,
 					"attribution_model": credited.model,
 					"conversion_type": doc.conversion_type,
+					"reported_by": doc.reported_by,
 					"converted_at": doc.occurred_at,
 					"crm_lead": doc.crm_lead,
 					"crm_deal": doc.crm_deal,

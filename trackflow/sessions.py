@@ -4,6 +4,7 @@ identities, in bulk and idempotently; a landing session claims its /r/ click's t
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,10 @@ from trackflow.engine import guest, sessions
 from trackflow.engine import identity as identity_rules
 from trackflow.engine.channels import classify_channel
 from trackflow.engine.collect import decode_record
+from trackflow.engine.money import minor_units
+from trackflow.error_log import log_failure
 from trackflow.integrations.crm import lead_for_email
+from trackflow.ledger import BROWSER, save_conversion
 from trackflow.scoring import enqueue_rescore
 from trackflow.times import local_datetime, site_tz
 
@@ -67,7 +71,61 @@ def store_collected(records: list[dict]) -> None:
 		_store_pings(batches, site.name, tz, now)
 		_store_touchpoints(rows, click_sessions, claimed, tz, now)
 		_store_identities(rows.identities, site)
+		_store_conversions(rows.conversions, tz)
 		_rescore_leads({v.visitor for v in rows.visitors})
+
+
+def _store_conversions(conversions, tz: ZoneInfo) -> None:
+	"""A page's conversions (trackflow('conversion', ...)) become Conversions reported by the browser: the
+	site's order id is the idempotency key (a reload converts once) and a CRM or server-side conversion of
+	the same order supersedes it (ledger.save_conversion). The value is rounded to the currency's minor
+	unit (a page's 0.1 + 0.2); one the conversion rules refuse (an unknown currency, a purchase without a
+	value) is set aside with its reason in the Error Log, and the rest of the batch is stored."""
+	if not conversions:
+		return
+	known = set(frappe.get_all("Currency", pluck="name"))
+	default = frappe.db.get_default("currency") or "USD"
+	visitor_leads = dict(
+		frappe.get_all(
+			"TrackFlow Visitor",
+			{"name": ("in", sorted({c.visitor for c in conversions})), "crm_lead": ("is", "set")},
+			["name", "crm_lead"],
+			as_list=True,
+		)
+	)
+	set_aside: list[tuple[str, str]] = []
+	for c in conversions:
+		currency = c.currency or default
+		frappe.db.savepoint("trackflow_conversion")
+		try:
+			if currency not in known:
+				raise frappe.ValidationError(f"Unknown currency {currency}")
+			value = None if c.value is None else c.value.quantize(Decimal(1).scaleb(-minor_units(currency)))
+			save_conversion(
+				c.conversion_type,
+				c.idempotency_key,
+				occurred_at=local_datetime(c.ts, tz),
+				value=value,
+				currency=currency,
+				crm_lead=visitor_leads.get(c.visitor),
+				visitor=c.visitor,
+				source_doctype="TrackFlow Event",
+				source_name=c.event,
+				reported_by=BROWSER,
+				order_id=c.order_id,
+			)
+		except frappe.ValidationError as error:
+			frappe.db.rollback(save_point="trackflow_conversion")
+			set_aside.append((c.event, str(error)))
+	if set_aside:  # one entry per batch, however many a page sent
+		try:
+			raise frappe.ValidationError(
+				f"{len(set_aside)} conversion(s) set aside; the first, event {set_aside[0][0]}: {set_aside[0][1]}"
+			)
+		except frappe.ValidationError as error:
+			log_failure(
+				"TrackFlow: a page's conversion was set aside", error, "TrackFlow Event", set_aside[0][0]
+			)
 
 
 def store_visitors(visitors, site: str, tz: ZoneInfo, now: datetime) -> None:

@@ -60,7 +60,7 @@ def test_permission_lines_of_the_repository():
 	)
 	erase = paths["/api/method/trackflow.api.privacy.erase_visitor"]["post"]
 	assert erase["x-permission"] == "role TrackFlow Manager only"
-	assert erase["x-permission-code"] == ["frappe.only_for(TRACKFLOW_MANAGER)"]
+	assert erase["x-permission-code"] == ["require_roles(TRACKFLOW_MANAGER)"]
 	stats = paths["/api/method/trackflow.api.links.get_link_stats"]["get"]
 	assert stats["x-permission"] == "read permission on the Tracked Link `link`"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from trackflow.engine import openapi
+
 APP = "trackflow"
 REFERENCE = Path(__file__).with_name("frappe_crm_reference.json")
 
@@ -518,17 +520,8 @@ def check_js_calls(root: Path) -> list[str]:
 	return problems
 
 
-PERMISSION_CALLS = frozenset(
-	{
-		"has_permission",
-		"only_for",
-		"require_roles",
-		"check_permission",
-		"get_list",
-		"has_app_permission",
-		"throw_permission_error",
-	}
-)
+# The calls that check a permission: one list, the OpenAPI description's (it states them per method).
+PERMISSION_CALLS = openapi.PERMISSION_CALLS
 
 
 def check_whitelisted_methods(root: Path) -> list[str]:

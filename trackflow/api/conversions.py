@@ -5,7 +5,7 @@ from frappe import _
 from frappe.utils import get_datetime
 
 from trackflow.integrations.crm import lead_for_email
-from trackflow.ledger import save_conversion
+from trackflow.ledger import SERVER, save_conversion
 
 
 @frappe.whitelist(methods=["POST"])
@@ -19,10 +19,13 @@ def record_conversion(
 	deal: str | None = None,
 	email: str | None = None,
 	visitor: str | None = None,
+	order_id: str | None = None,
 ) -> dict:
 	"""Record a conversion (idempotent: the same key returns the same conversion) and attribute it.
 
-	Identify who converted with `lead`, `deal`, `visitor` or `email` (the CRM Lead with that email)."""
+	Identify who converted with `lead`, `deal`, `visitor` or `email` (the CRM Lead with that email). With
+	`order_id` (the shop's order id, as the embed script's `id`), the browser's report of the same order is
+	superseded: the order counts once."""
 	frappe.has_permission("Conversion", "create", throw=True)
 	for doctype, name in (("CRM Lead", lead), ("CRM Deal", deal)):
 		if name:
@@ -40,5 +43,7 @@ def record_conversion(
 		crm_lead=lead,
 		crm_deal=deal,
 		visitor=visitor,
+		reported_by=SERVER,
+		order_id=(order_id or "").strip()[:140] or None,
 	)
 	return {"name": doc.name, "status": doc.status, "flagged": doc.flagged, "flag_reason": doc.flag_reason}

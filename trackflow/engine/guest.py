@@ -124,6 +124,7 @@ COLUMNS: Mapping[str, Mapping[str, Column]] = {
 		conversion=(KEY, DATA_LENGTH),
 		attribution_model=(KEY, DATA_LENGTH),
 		conversion_type=(KEY, DATA_LENGTH),
+		reported_by=(KEY, DATA_LENGTH),
 		crm_lead=(KEY, DATA_LENGTH),
 		crm_deal=(KEY, DATA_LENGTH),
 		touchpoint=(KEY, DATA_LENGTH),

@@ -27,6 +27,7 @@ PERMISSION_CALLS = frozenset(
 	{
 		"has_permission",
 		"only_for",
+		"require_roles",
 		"check_permission",
 		"get_list",
 		"has_app_permission",
@@ -506,6 +507,11 @@ def _calls(node) -> list[ast.Call]:
 def _phrase(app: _App, source: _Source, function, call: ast.Call) -> str:
 	name = _call_name(call)
 	keywords = {kw.arg: kw.value for kw in call.keywords}
+	if name == "require_roles":
+		roles = [app.evaluate(source.module, arg) for arg in call.args]
+		if not roles or any(not isinstance(role, str) for role in roles):
+			return f"`{ast.unparse(call)}`"
+		return "role " + _either(sorted(roles)) + " only"
 	if name == "only_for":
 		roles = app.evaluate(source.module, call.args[0]) if call.args else None
 		if roles is None:

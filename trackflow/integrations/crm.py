@@ -14,7 +14,7 @@ from trackflow.engine import guest, lead_sources
 from trackflow.engine import identity as identity_rules
 from trackflow.engine.conversions import deal_fields
 from trackflow.error_log import log_failure
-from trackflow.ledger import save_conversion, void_conversion
+from trackflow.ledger import CRM, save_conversion, void_conversion
 from trackflow.settings import get_settings
 
 VISITOR_COOKIES = ("_tf_v", "_tf_r")  # the embed script's visitor, and the /r/ redirect's
@@ -126,6 +126,7 @@ def lead_created(lead):
 	save_conversion(
 		"lead_created",
 		f"lead_created:{lead.name}",
+		reported_by=CRM,
 		occurred_at=not_after_now(lead.creation),
 		crm_lead=lead.name,
 		source_doctype="CRM Lead",
@@ -198,6 +199,7 @@ def lead_changed(lead):
 		save_conversion(
 			"lead_qualified",
 			f"lead_qualified:{lead.name}",
+			reported_by=CRM,
 			crm_lead=lead.name,
 			source_doctype="CRM Lead",
 			source_name=lead.name,
@@ -210,6 +212,7 @@ def deal_created(deal):
 	save_conversion(
 		"deal_created",
 		f"deal_created:{deal.name}",
+		reported_by=CRM,
 		occurred_at=not_after_now(deal.creation),
 		crm_lead=deal.lead,
 		crm_deal=deal.name,
@@ -244,6 +247,7 @@ def record_deal_won(deal):
 	save_conversion(
 		"deal_won",
 		f"deal_won:{deal.name}",
+		reported_by=CRM,
 		occurred_at=won_time(deal.get(fields.close_date) if fields.close_date else None),
 		value=deal.get(fields.value) or 0,
 		currency=deal.get("currency"),

@@ -43,7 +43,7 @@ class TrackFlowSite(Document):
 		self.identity_secret = self.identity_secret or secrets.token_hex(32)
 		self.snippet = embed_snippet(self.site_key, self.script_attributes())
 
-	@frappe.whitelist()
+	@frappe.whitelist(methods=["POST"])
 	def reveal_identity_secret(self) -> str:
 		"""The secret the website's backend signs identify calls with (TrackFlow Managers: write permission)."""
 		self.check_permission("write")
@@ -85,7 +85,7 @@ class TrackFlowSite(Document):
 	def on_trash(self):
 		clear_site_cache(self.site_key)
 
-	@frappe.whitelist()
+	@frappe.whitelist(methods=["POST"])
 	def rotate_key(self) -> str:
 		"""Give the site a new public key; pages still sending the old one are refused from now on."""
 		self.check_permission("write")
