@@ -29,7 +29,9 @@ RETRY = Backoff(base_seconds=600, cap_seconds=6 * 3600)
 
 # Who reported a conversion. A browser's report (the embed script: anyone can send one) is superseded by a
 # CRM or server-side conversion with the same order id, so an order counts once.
-CRM, SERVER, BROWSER = "CRM", "Server", "Browser"
+CRM = "CRM"
+SERVER = "Server"
+BROWSER = "Browser"
 
 
 def save_conversion(
