@@ -274,28 +274,12 @@ def score(
 	half_life = _check_half_life(half_life_days)
 	profile = _finite(profile_points, "Profile points")
 	rules = [r for r in rules if r.active]
-	if len({r.id for r in rules}) < len(rules):
-		seen = [r.id for r in rules]
-		twice = sorted({i for i in seen if seen.count(i) > 1})
-		raise ValidationError(f"Two active scoring rules share the name {', '.join(twice)}")
-	by_kind: dict[str, list[ScoringRule]] = {}
-	for rule in rules:
-		by_kind.setdefault(rule.target_kind(), []).append(rule)
-	matched: dict[str, list[Activity]] = {}
-	last_activity_at = None
-	for activity in activities:
-		if last_activity_at is None or activity.timestamp > last_activity_at:
-			last_activity_at = activity.timestamp
-		for rule in by_kind.get(activity.kind, ()):
-			if rule.matches(activity):
-				matched.setdefault(rule.id, []).append(activity)
+	hits_by_rule, last_activity_at = scoring_hits(activities, rules)
 	points_by_rule: dict[str, float] = {}
 	counted: dict[str, int] = {}
 	total = 0.0
 	for rule in rules:
-		hits = sorted(matched.get(rule.id, ()), key=lambda a: a.timestamp)
-		if rule.max_per_period is not None:
-			hits = _capped(hits, rule.max_per_period, timedelta(days=rule.period_days))
+		hits = hits_by_rule.get(rule.id)
 		if not hits:
 			continue
 		subtotal = sum(rule.points * _factor((now - a.timestamp).total_seconds(), half_life) for a in hits)
@@ -311,6 +295,42 @@ def score(
 		counted=counted,
 		last_activity_at=last_activity_at,
 	)
+
+
+def scoring_hits(
+	activities: Iterable[Activity], rules: Iterable[ScoringRule]
+) -> tuple[dict[str, list[Activity]], datetime | None]:
+	"""({rule id: the activities that score for it, in time order, after its cap}, the latest activity time).
+
+	Inactive rules are skipped; two active rules sharing a name are refused. The one matching pass that
+	score() and the component scores (engine.scoring_lead) share.
+	"""
+	rules = [r for r in rules if r.active]
+	if len({r.id for r in rules}) < len(rules):
+		seen = [r.id for r in rules]
+		twice = sorted({i for i in seen if seen.count(i) > 1})
+		raise ValidationError(f"Two active scoring rules share the name {', '.join(twice)}")
+	by_kind: dict[str, list[ScoringRule]] = {}
+	for rule in rules:
+		by_kind.setdefault(rule.target_kind(), []).append(rule)
+	matched: dict[str, list[Activity]] = {}
+	last_activity_at = None
+	for activity in activities:
+		if last_activity_at is None or activity.timestamp > last_activity_at:
+			last_activity_at = activity.timestamp
+		for rule in by_kind.get(activity.kind, ()):
+			if rule.matches(activity):
+				matched.setdefault(rule.id, []).append(activity)
+	hits_by_rule: dict[str, list[Activity]] = {}
+	for rule in rules:
+		hits = matched.get(rule.id)
+		if not hits:
+			continue
+		hits.sort(key=lambda a: a.timestamp)
+		if rule.max_per_period is not None:
+			hits = _capped(hits, rule.max_per_period, timedelta(days=rule.period_days))
+		hits_by_rule[rule.id] = hits
+	return hits_by_rule, last_activity_at
 
 
 def _capped(hits: list[Activity], limit: int, period: timedelta) -> list[Activity]:
