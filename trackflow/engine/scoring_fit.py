@@ -106,13 +106,13 @@ def _text(value) -> str:
 	return str(value).strip().casefold()
 
 
-def _equal(field_value, wanted: str) -> bool:
+def _equal(field_value, wanted: tuple[str, float | None]) -> bool:
+	# wanted: (the value casefolded, the value as a number or None)
 	if not _filled(field_value) and field_value != 0:
 		return False
 	if isinstance(field_value, int | float) and not isinstance(field_value, bool):
-		wanted_number = number(wanted)
-		return wanted_number is not None and float(field_value) == wanted_number
-	return _text(field_value) == wanted.strip().casefold()
+		return wanted[1] is not None and float(field_value) == wanted[1]
+	return _text(field_value) == wanted[0]
 
 
 def list_values(value: str | None) -> tuple[str, ...]:
@@ -157,19 +157,21 @@ class FitRule:
 			value = "\n".join(list_values(value))
 		object.__setattr__(self, "value", value)
 		object.__setattr__(self, "active", bool(self.active))
+		# Parsed once: matching runs for every lead of a rescore.
+		wanted = list_values(value) if self.operator == "in_list" else (value,) if value is not None else ()
+		object.__setattr__(self, "_wanted", tuple((w.strip().casefold(), number(w)) for w in wanted))
+		object.__setattr__(self, "_threshold", number(value) if self.operator == "greater_than" else None)
 
 	def matches(self, fields: Mapping) -> bool:
 		"""True when the lead's field passes this rule's operator."""
 		field_value = fields.get(self.field)
 		if self.operator == "is_set":
 			return _filled(field_value)
-		if self.operator == "equals":
-			return _equal(field_value, self.value)
-		if self.operator == "in_list":
-			return any(_equal(field_value, wanted) for wanted in list_values(self.value))
+		if self.operator in ("equals", "in_list"):
+			return any(_equal(field_value, wanted) for wanted in self._wanted)
 		if self.operator == "greater_than":
 			have = number(field_value)
-			return have is not None and have > number(self.value)
+			return have is not None and have > self._threshold
 		domain = email_domain(field_value)  # not_free_mail
 		return domain is not None and not is_free_mail(domain)
 

@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.scoring import (
@@ -53,8 +54,9 @@ from trackflow.engine.scoring import (
 	_factor,
 	_finite,
 	_require_aware,
+	active_rules_by_kind,
+	hits_by_kind,
 	rule_from_row,
-	scoring_hits,
 	validate_grades,
 	validate_temperature,
 )
@@ -100,6 +102,9 @@ class Weights:
 		return getattr(self, component)
 
 
+DEFAULT_WEIGHTS = Weights()
+
+
 @dataclass(frozen=True)
 class IntentRule:
 	"""An activity rule whose matches count in intent, in full, while younger than `window_days`."""
@@ -121,11 +126,24 @@ class IntentRule:
 
 @dataclass(frozen=True)
 class RuleSet:
-	"""The active rules of a site, by the component they feed."""
+	"""The active rules of a site, by the component they feed; active rules' names are unique across
+	the three (they are Lead Scoring Rule names)."""
 
 	engagement: tuple[ScoringRule, ...] = ()
 	intent: tuple[IntentRule, ...] = ()
 	fit: tuple[FitRule, ...] = ()
+
+	def __post_init__(self):
+		for name in ("engagement", "intent", "fit"):
+			object.__setattr__(self, name, tuple(getattr(self, name)))
+		names = [r.id for r in self.engagement if r.active] + [r.id for r in self.intent if r.rule.active]
+		names += [r.id for r in self.fit if r.active]
+		if len(set(names)) < len(names):
+			twice = sorted({n for n in names if names.count(n) > 1})
+			raise ValidationError(f"Two active scoring rules share the name {', '.join(twice)}")
+		# Engagement and intent rules are matched in one pass over a lead's activities.
+		activity_rules = (*self.engagement, *(r.rule for r in self.intent))
+		object.__setattr__(self, "_by_kind", active_rules_by_kind(activity_rules))
 
 
 def rule_from_any_row(row: Mapping) -> ScoringRule | IntentRule | FitRule:
@@ -366,7 +384,7 @@ def score_lead(
 	"""
 	_require_aware(now, "Scoring time")
 	half_life = _check_half_life(half_life_days)
-	weights = weights or Weights()
+	weights = weights or DEFAULT_WEIGHTS
 	activities = activities if isinstance(activities, list | tuple) else list(activities)
 	adjustments = list(adjustments)
 
@@ -378,7 +396,7 @@ def score_lead(
 
 	# Engagement: rule subtotals and decaying adjustments valued at the last engagement `ref`, then decay
 	# from ref to now as one reason (when at least a day passed and nothing is stamped after now).
-	hits_by_rule, last_activity_at = scoring_hits(activities, rules.engagement)
+	hits_by_rule, last_activity_at = hits_by_kind(activities, rules._by_kind)
 	decaying = [a for a in adjustments if a.decays]
 	times = [a.at for a in decaying] + ([last_activity_at] if last_activity_at is not None else [])
 	ref = max(times) if times else now
@@ -388,7 +406,7 @@ def score_lead(
 	engagement: list[Reason] = []
 	at_ref = 0.0
 	for rule in rules.engagement:
-		hits = hits_by_rule.get(rule.id)
+		hits = hits_by_rule.get(rule.id) if rule.active else None
 		if not hits:
 			continue
 		subtotal = math.fsum(
@@ -438,12 +456,11 @@ def score_lead(
 			)
 
 	# Intent: full points per capped match within each rule's window.
-	intent_hits, _ = scoring_hits(activities, [r.rule for r in rules.intent])
 	intent: list[Reason] = []
 	changes_at = None
 	for intent_rule in rules.intent:
 		window = timedelta(days=intent_rule.window_days)
-		recent = [a for a in intent_hits.get(intent_rule.id, ()) if a.timestamp > now - window]
+		recent = [a for a in hits_by_rule.get(intent_rule.id, ()) if a.timestamp > now - window]
 		if not recent:
 			continue
 		points = intent_rule.rule.points * len(recent)
@@ -471,10 +488,17 @@ def score_lead(
 	)
 
 
+@lru_cache(maxsize=16)
+def _checked_bands(grades: tuple, hot: float, warm: float):
+	return validate_grades(grades), validate_temperature(hot, warm)
+
+
 def _shown(components, grades, hot, warm, below) -> tuple[float, str, str]:
 	total = round(math.fsum(c.contribution for c in components), 2) + 0.0
-	bands = validate_grades(grades)
-	hot, warm = validate_temperature(hot, warm)
+	try:
+		bands, (hot, warm) = _checked_bands(tuple(grades), hot, warm)
+	except TypeError:  # unhashable thresholds (lists inside): checked each time
+		bands, (hot, warm) = validate_grades(grades), validate_temperature(hot, warm)
 	grade_ = next((label for label, minimum in bands if total >= minimum), below)
 	return total, grade_, "hot" if total >= hot else "warm" if total >= warm else "cold"
 
@@ -538,7 +562,7 @@ def changed_lead_scores(
 	"""
 	_require_aware(now, "Decay time")
 	half_life = _check_half_life(half_life_days)
-	weights = weights or Weights()
+	weights = weights or DEFAULT_WEIGHTS
 	bands = validate_grades(grades)
 	hot, warm = validate_temperature(hot, warm)
 	threshold = _finite(min_delta, "Minimum change") - 1e-9
