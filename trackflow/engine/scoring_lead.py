@@ -99,6 +99,7 @@ class Weights:
 		)
 
 	def of(self, component: str) -> float:
+		"""The weight of "fit", "engagement" or "intent"."""
 		return getattr(self, component)
 
 
@@ -289,7 +290,8 @@ class LeadScore:
 	def explanation(self, top_per_component: int | None = None) -> list[Reason]:
 		"""Every component's reasons and its clamp reason, if any, ordered by |points|, largest first.
 
-		The points of one component's reasons here sum to its value (0-100). With `top_per_component`,
+		The points of one component's reasons here sum to its value (0-100; to the 2 places the value is
+		rounded to: a clamp under 0.005 points is not shown). With `top_per_component`,
 		each component keeps that many reasons (the last one "other", holding the rest), the clamp apart.
 		"""
 		reasons = []
