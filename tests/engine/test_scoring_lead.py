@@ -21,6 +21,7 @@ from trackflow.engine.scoring_lead import (
 	RuleSet,
 	Weights,
 	changed_lead_scores,
+	describe_rule,
 	explain,
 	rules_from_rows,
 	score_lead,
@@ -96,7 +97,7 @@ def test_intent_counts_recent_high_intent_activity_in_full_within_each_window():
 	assert texts == [
 		"+30 submitted demo request once in the last 30 days",
 		"+20 converted (lead_qualified) once in the last 30 days",
-		"+15 viewed /pricing* 3 times this week",
+		"+15 visited /pricing 3 times this week",
 	]
 	# the day-4 view leaves the 7-day window first: intent must be recomputed then
 	assert result.intent_changes_at == ago(4) + timedelta(days=7)
@@ -167,7 +168,7 @@ def test_explanation_is_ordered_by_size_and_top_folds_the_rest():
 	assert [r.text for r in result.explanation()][:3] == [
 		"+30 submitted demo request once in the last 30 days",
 		"+20 employees above 50 (51-200)",
-		"+20 viewed /pricing* twice",
+		"+20 visited /pricing twice",
 	]
 	top = result.fit.top(2)
 	assert [r.source for r in top] == ["rule:big", "other"]
@@ -175,6 +176,28 @@ def test_explanation_is_ordered_by_size_and_top_folds_the_rest():
 	rows = explain(result, top_per_component=1)
 	assert {r["component"] for r in rows} == {"fit", "engagement", "intent"} and len(rows) == 3
 	assert all(set(r) == {"component", "points", "text", "source"} for r in rows)
+
+
+@pytest.mark.parametrize(
+	"rule, count, words",
+	[
+		(ScoringRule("r", "page_view", 1, path_pattern="/docs/*/install"), 1, "visited /docs/*/install once"),
+		(ScoringRule("r", "page_view", 1), 3, "visited a page 3 times"),
+		(ScoringRule("r", "event", 1, event_name="demo_booked"), 2, "did demo_booked twice"),
+		(
+			ScoringRule("r", "form_submit", 1, path_pattern="/contact*"),
+			1,
+			"submitted a form on /contact once",
+		),
+		(ScoringRule("r", "conversion", 1, conversion_type="signup"), 1, "converted (signup) once"),
+		(ScoringRule("r", "call", 1), 4, "took a call 4 times"),
+		(ScoringRule("r", "campaign", 1, campaign="Spring"), 2, "came from campaign Spring twice"),
+		(ScoringRule("r", "channel", 1, channel="paid_search"), 1, "came from paid_search once"),
+		(ScoringRule("r", "email_reply", 1, channel="email"), 1, "replied by email once via email"),
+	],
+)
+def test_rules_in_words(rule, count, words):
+	assert describe_rule(rule, count) == words
 
 
 def test_explaining_one_lead_is_fast():

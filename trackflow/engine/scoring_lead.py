@@ -207,7 +207,7 @@ class Reason:
 	"""One reason behind a component's points.
 
 	`points`: unrounded, what this reason adds to the component's raw points. `text`: the points rounded and
-	the reason in words ("+15 viewed /pricing* 3 times in the last 7 days"). `source`: "rule:<id>",
+	the reason in words ("+15 visited /pricing 3 times this week"). `source`: "rule:<id>",
 	"adjustment:<id or index>", "inactivity", "clamp" or "other" (reasons folded by `top`).
 	"""
 
@@ -326,17 +326,23 @@ def _times(count: int) -> str:
 	return "once" if count == 1 else "twice" if count == 2 else f"{count} times"
 
 
+def _shown_path(pattern: str | None) -> str | None:
+	# "/pricing*" reads as "/pricing"; a pattern with a "*" inside stays as it is.
+	if pattern and pattern.endswith("*") and "*" not in pattern[:-1] and len(pattern) > 1:
+		return pattern[:-1]
+	return pattern
+
+
 def describe_rule(rule: ScoringRule, count: int) -> str:
-	"""What a lead did to earn an activity rule's points, in words ("viewed /pricing* 3 times")."""
+	"""What a lead did to earn an activity rule's points, in words ("visited /pricing 3 times")."""
 	times = _times(count)
+	path = _shown_path(rule.path_pattern)
 	if rule.kind == "page_view":
-		what = f"viewed {rule.path_pattern or 'a page'} {times}"
+		what = f"visited {path or 'a page'} {times}"
 	elif rule.kind == "event":
-		what = f"{rule.event_name or 'an event'} {times}" + (
-			f" on {rule.path_pattern}" if rule.path_pattern else ""
-		)
+		what = f"did {rule.event_name or 'an event'} {times}" + (f" on {path}" if path else "")
 	elif rule.kind == "form_submit":
-		what = f"submitted {rule.event_name or rule.path_pattern or 'a form'} {times}"
+		what = f"submitted {rule.event_name or 'a form'}" + (f" on {path}" if path else "") + f" {times}"
 	elif rule.kind == "conversion":
 		what = f"converted ({rule.conversion_type or 'any'}) {times}"
 	elif rule.kind == "email_reply":
