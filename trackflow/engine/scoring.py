@@ -166,8 +166,10 @@ class ScoringRule:
 
 	def matches(self, activity: "Activity") -> bool:
 		"""True when `activity` is of this rule's kind and every match field set on the rule agrees."""
-		if activity.kind != self.target_kind():
-			return False
+		return activity.kind == self.target_kind() and self._fields_match(activity)
+
+	def _fields_match(self, activity: "Activity") -> bool:
+		# matches() without the kind check, for callers that grouped activities by kind already.
 		if self.kind == "campaign" and activity.campaign is None:
 			return False
 		if self.campaign is not None and activity.campaign != self.campaign:
@@ -274,28 +276,12 @@ def score(
 	half_life = _check_half_life(half_life_days)
 	profile = _finite(profile_points, "Profile points")
 	rules = [r for r in rules if r.active]
-	if len({r.id for r in rules}) < len(rules):
-		seen = [r.id for r in rules]
-		twice = sorted({i for i in seen if seen.count(i) > 1})
-		raise ValidationError(f"Two active scoring rules share the name {', '.join(twice)}")
-	by_kind: dict[str, list[ScoringRule]] = {}
-	for rule in rules:
-		by_kind.setdefault(rule.target_kind(), []).append(rule)
-	matched: dict[str, list[Activity]] = {}
-	last_activity_at = None
-	for activity in activities:
-		if last_activity_at is None or activity.timestamp > last_activity_at:
-			last_activity_at = activity.timestamp
-		for rule in by_kind.get(activity.kind, ()):
-			if rule.matches(activity):
-				matched.setdefault(rule.id, []).append(activity)
+	hits_by_rule, last_activity_at = scoring_hits(activities, rules)
 	points_by_rule: dict[str, float] = {}
 	counted: dict[str, int] = {}
 	total = 0.0
 	for rule in rules:
-		hits = sorted(matched.get(rule.id, ()), key=lambda a: a.timestamp)
-		if rule.max_per_period is not None:
-			hits = _capped(hits, rule.max_per_period, timedelta(days=rule.period_days))
+		hits = hits_by_rule.get(rule.id)
 		if not hits:
 			continue
 		subtotal = sum(rule.points * _factor((now - a.timestamp).total_seconds(), half_life) for a in hits)
@@ -311,6 +297,60 @@ def score(
 		counted=counted,
 		last_activity_at=last_activity_at,
 	)
+
+
+def scoring_hits(
+	activities: Iterable[Activity], rules: Iterable[ScoringRule]
+) -> tuple[dict[str, list[Activity]], datetime | None]:
+	"""({rule id: the activities that score for it, in time order, after its cap}, the latest activity time).
+
+	Inactive rules are skipped; two active rules sharing a name are refused. The one matching pass that
+	score() and the component scores (engine.scoring_lead) share.
+	"""
+	rules = active_rules_by_kind(rules)
+	return hits_by_kind(activities, rules)
+
+
+def active_rules_by_kind(rules: Iterable[ScoringRule]) -> dict[str, list[ScoringRule]]:
+	"""{activity kind: the active rules that look at it}, or ValidationError when two share a name."""
+	rules = [r for r in rules if r.active]
+	if len({r.id for r in rules}) < len(rules):
+		seen = [r.id for r in rules]
+		twice = sorted({i for i in seen if seen.count(i) > 1})
+		raise ValidationError(f"Two active scoring rules share the name {', '.join(twice)}")
+	by_kind: dict[str, list[ScoringRule]] = {}
+	for rule in rules:
+		by_kind.setdefault(rule.target_kind(), []).append(rule)
+	return by_kind
+
+
+def hits_by_kind(
+	activities: Iterable[Activity], by_kind: Mapping[str, list[ScoringRule]]
+) -> tuple[dict[str, list[Activity]], datetime | None]:
+	"""scoring_hits() for rules already grouped by active_rules_by_kind (a rescore groups them once)."""
+	matched: dict[str, list[Activity]] = {}
+	last_activity_at = None
+	rules_by_id: dict[str, ScoringRule] = {}
+	for activity in activities:
+		if last_activity_at is None or activity.timestamp > last_activity_at:
+			last_activity_at = activity.timestamp
+		for rule in by_kind.get(activity.kind, ()):
+			if rule._fields_match(activity):
+				hits = matched.get(rule.id)
+				if hits is None:
+					hits = matched[rule.id] = []
+					rules_by_id[rule.id] = rule
+				hits.append(activity)
+	for rule_id, hits in matched.items():
+		rule = rules_by_id[rule_id]
+		hits.sort(key=_timestamp)
+		if rule.max_per_period is not None:
+			matched[rule_id] = _capped(hits, rule.max_per_period, timedelta(days=rule.period_days))
+	return matched, last_activity_at
+
+
+def _timestamp(activity: Activity) -> datetime:
+	return activity.timestamp
 
 
 def _capped(hits: list[Activity], limit: int, period: timedelta) -> list[Activity]:

@@ -1,5 +1,6 @@
 """Bounds and checks for TrackFlow Settings, shared by the Settings form and the engine's callers."""
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,16 @@ INT_BOUNDS: dict[str, IntBound] = {
 	"forwarding_max_attempts": IntBound("Maximum Delivery Attempts", 1, 20),
 }
 
+# Lead score weights (%, Float fields): fieldname -> (label, default). Each >= 0; the three sum to 100.
+SCORE_WEIGHT_FIELDS: dict[str, tuple[str, float]] = {
+	"fit_weight": ("Fit Weight (%)", 35.0),
+	"engagement_weight": ("Engagement Weight (%)", 40.0),
+	"intent_weight": ("Intent Weight (%)", 25.0),
+}
+DEFAULT_SCORE_WEIGHTS = {fieldname: default for fieldname, (_, default) in SCORE_WEIGHT_FIELDS.items()}
+# Float fields store what a user typed to 9 places; a sum within this of 100 is 100.
+WEIGHT_SUM_TOLERANCE = 1e-6
+
 CONSENT_MODES = ("none", "opt-in", "opt-out")
 UTM_MERGE_MODES = ("keep", "override")
 
@@ -60,7 +71,28 @@ def validate_settings(values: Mapping) -> None:
 	hot, warm = values.get("hot_threshold"), values.get("warm_threshold")
 	if hot is not None and warm is not None and not hot > warm:
 		raise ValidationError(f"Hot from Score ({hot}) must be above Warm from Score ({warm})")
+	if any(values.get(fieldname) is not None for fieldname in SCORE_WEIGHT_FIELDS):
+		check_score_weights({f: values.get(f, DEFAULT_SCORE_WEIGHTS[f]) for f in SCORE_WEIGHT_FIELDS})
 	won = set(values.get("won_deal_statuses") or ())
 	lost = set(values.get("lost_deal_statuses") or ())
 	if both := sorted(won & lost):
 		raise ValidationError(f"Deal statuses cannot be both won and lost: {', '.join(both)}")
+
+
+def check_score_weights(weights: Mapping) -> dict[str, float]:
+	"""{fieldname: weight} for fit_weight, engagement_weight, intent_weight as floats, or ValidationError:
+	each a finite number >= 0, together 100 (a missing or None weight is its default)."""
+	checked = {}
+	for fieldname, (label, default) in SCORE_WEIGHT_FIELDS.items():
+		value = weights.get(fieldname)
+		value = default if value is None else value
+		if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+			raise ValidationError(f"{label} must be a number, not {value!r}")
+		if value < 0:
+			raise ValidationError(f"{label} cannot be negative ({value})")
+		checked[fieldname] = float(value)
+	total = math.fsum(checked.values())
+	if abs(total - 100.0) > WEIGHT_SUM_TOLERANCE:
+		named = ", ".join(f"{SCORE_WEIGHT_FIELDS[f][0]} {v:g}" for f, v in checked.items())
+		raise ValidationError(f"Lead score weights must add up to 100, not {total:g} ({named})")
+	return checked
