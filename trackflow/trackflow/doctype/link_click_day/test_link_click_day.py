@@ -142,7 +142,9 @@ class TestLinkClickDay(TrackFlowTestCase):
 			]
 		)
 		click = frappe.qb.DocType("Click Event")  # the purge selects by creation: as if stored on the day
-		frappe.qb.update(click).set(click.creation, click.clicked_at).where(click.tracked_link == self.link).run()
+		frappe.qb.update(click).set(click.creation, click.clicked_at).where(
+			click.tracked_link == self.link
+		).run()
 		fields = ["total_clicks", "bot_clicks", "unique_visitors"]
 		refresh_counters()
 		before = frappe.db.get_value("Tracked Link", self.link, fields, as_dict=True)
