@@ -59,8 +59,11 @@ permission_query_conditions = {
 	"Lead Score History": "trackflow.permissions.query_conditions",
 }
 
-# Desk forms
-# ----------
+# Desk
+# ----
+# The "Download PDF report" action shared by desk forms and the Campaign Performance report.
+app_include_js = ["/assets/trackflow/js/desk.js"]
+
 # The journey and per-model credits as a dashboard section (the /crm UI gets them from CRM Form Scripts).
 doctype_js = {
 	"CRM Lead": [

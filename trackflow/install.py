@@ -49,6 +49,7 @@ def after_migrate():
 	ensure_custom_fields()
 	crm_ui.ensure_crm_layouts()
 	crm_ui.ensure_form_scripts()
+	ensure_start_here_block()
 
 
 def before_tests():
@@ -67,11 +68,53 @@ def before_uninstall():
 	remove_form_scripts()
 	remove_currency_permissions()
 	remove_scheduled_jobs()
+	remove_start_here_block()
 
 
 def remove_scheduled_jobs():
 	"""TrackFlow's Scheduled Job Types: left behind, they would fail every run until the next migrate."""
 	frappe.db.delete("Scheduled Job Type", {"method": ("like", "trackflow.%")})
+
+
+# The workspace's "Start here" steps: a Custom HTML Block, the one workspace block Frappe shows by role, so
+# Sales users (who read campaigns and links but create neither) see no set-up steps. Its HTML, script and
+# style live beside the workspace JSON, which names the block.
+START_HERE = {
+	"name": "TrackFlow Start Here",
+	"folder": Path(__file__).parent / "trackflow" / "workspace" / "trackflow",
+	"roles": (TRACKFLOW_MANAGER, CAMPAIGN_MANAGER, "System Manager"),
+}
+
+
+def ensure_start_here_block():
+	"""Create or refresh the block from its files (a changed file reaches the site on migrate)."""
+	folder = START_HERE["folder"]
+	values = {
+		"html": (folder / "start_here.html").read_text(),
+		"script": (folder / "start_here.js").read_text(),
+		"style": (folder / "start_here.css").read_text(),
+		"private": 0,
+	}
+	roles = list(START_HERE["roles"])
+	if not frappe.db.exists("Custom HTML Block", START_HERE["name"]):
+		block = frappe.new_doc("Custom HTML Block")
+		block.update(values)
+		block.set("roles", [{"role": role} for role in roles])
+		block.insert(ignore_permissions=True, set_name=START_HERE["name"])
+		return
+	block = frappe.get_doc("Custom HTML Block", START_HERE["name"])
+	if (
+		any(block.get(key) != value for key, value in values.items())
+		or [r.role for r in block.roles] != roles
+	):
+		block.update(values)
+		block.set("roles", [{"role": role} for role in roles])
+		block.save(ignore_permissions=True)
+
+
+def remove_start_here_block():
+	if frappe.db.exists("Custom HTML Block", START_HERE["name"]):
+		frappe.delete_doc("Custom HTML Block", START_HERE["name"], ignore_permissions=True, force=True)
 
 
 def ensure_roles():

@@ -91,7 +91,7 @@ def won_revenue_card(filters: str | dict | None = None) -> dict:
 	return {
 		"value": float(total or 0),
 		"fieldtype": "Currency",
-		"options": company_currency(),
+		"options": company_currency(period),
 		"route": ["query-report", "Campaign Performance"],
 	}
 
@@ -107,13 +107,28 @@ def queue_backlog_card(filters: str | dict | None = None) -> dict:
 
 def top_campaigns_by_roi(limit: int = 10) -> dict:
 	"""Chart data: the campaigns with spend in the last 30 days, best ROI first (default model); the
-	caller checks the user may read reports."""
-	currency = company_currency()
-	result = campaign_performance(period_of({}), default_model(), permitted_campaigns(), currency)
+	caller checks the user may read reports. Without spend there is no ROI to rank: the chart then says
+	so on its zero line (a marker label) instead of drawing an empty box."""
+	period = period_of({})
+	currency = company_currency(period)
+	result = campaign_performance(period, default_model(), permitted_campaigns(), currency)
 	rows = sorted(
 		(row for row in result["rows"] if row["roi"] is not None),
 		key=lambda row: (-row["roi"], row["campaign_name"] or row["name"]),
 	)[:limit]
+	if not rows:
+		return {
+			"labels": [""],
+			"datasets": [{"name": _("ROI %"), "values": [0]}],
+			"yMarkers": [
+				{
+					"label": _("No campaign spend in the last 30 days: record Campaign Spend to see ROI"),
+					"value": 0,
+					"options": {"labelPos": "left"},
+				}
+			],
+			"type": "bar",
+		}
 	return {
 		"labels": [row["campaign_name"] or row["name"] for row in rows],
 		"datasets": [{"name": _("ROI %"), "values": [float(row["roi"] * 100) for row in rows]}],
@@ -195,7 +210,6 @@ def report_context(
 	campaign: str | None, deal: str | None, from_date: str | None, to_date: str | None, model: str
 ) -> dict:
 	"""Everything the template shows, computed by the report queries (the numbers match the reports)."""
-	currency = company_currency()
 	scope, deal_doc = {}, None
 	if deal:
 		scope = {"crm_deal": deal}
@@ -215,6 +229,7 @@ def report_context(
 		if period
 		else _("The deal's whole journey")
 	)
+	currency = company_currency(period, scope)  # the ledger's, whatever the site's default is today
 	table = channel_model_table(period, "deal_won", scope=scope)
 	paths = conversion_paths(period, "deal_won", limit=10, scope=scope)
 	performance = None
@@ -231,7 +246,7 @@ def report_context(
 		"generated_at": now_datetime(),
 		"generated_by": frappe.utils.get_fullname(frappe.session.user),
 		"site": get_url(),
-		"filters": _filter_lines(campaign, deal, period, model),
+		"filters": _filter_lines(campaign, deal, period, model, currency),
 		"model": model,
 		"currency": currency,
 		"deal": deal_doc,
@@ -245,7 +260,7 @@ def report_context(
 	}
 
 
-def _filter_lines(campaign, deal, period: Period | None, model: str) -> list[tuple[str, str]]:
+def _filter_lines(campaign, deal, period: Period | None, model: str, currency: str) -> list[tuple[str, str]]:
 	lines = [(_("Attribution model"), model)]
 	if campaign:
 		lines.append((_("Campaign"), campaign))
@@ -257,7 +272,7 @@ def _filter_lines(campaign, deal, period: Period | None, model: str) -> list[tup
 			f"{format_date(period.from_date)} - {format_date(period.to_date)}" if period else _("All time"),
 		)
 	)
-	lines.append((_("Revenue"), _("won deals, in {0}").format(company_currency())))
+	lines.append((_("Money"), _("won deals and spend, in {0}").format(currency)))
 	return lines
 
 

@@ -4,5 +4,10 @@ frappe.ui.form.on("CRM Deal", {
 		trackflowDeskAttribution(frm, () =>
 			frappe.xcall("trackflow.api.attribution.get_deal_attribution", { deal: frm.doc.name })
 		);
+		if (!frm.is_new()) {
+			frm.add_custom_button(__("Download PDF report"), () =>
+				trackflow.download_attribution_pdf({ deal: frm.doc.name })
+			);
+		}
 	},
 });

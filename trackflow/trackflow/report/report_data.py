@@ -117,6 +117,17 @@ def ratio(value: Decimal | None) -> float | None:
 	return None if value is None else float(value)
 
 
+NO_VALUE = "\u2014"  # an em dash: the figure does not exist (as opposed to 0)
+
+
+def summary_tile(label: str, value, datatype: str, reason: str, **extra) -> dict:
+	"""A report summary tile; a figure that does not exist (None: a ratio over nothing) shows "—" and the
+	reason in its label, where Frappe would show a blank tile."""
+	if value is None:
+		return {"label": _("{0} ({1})").format(label, reason), "value": NO_VALUE, "datatype": "Data"}
+	return {"label": label, "value": value, "datatype": datatype, **extra}
+
+
 # --- Campaign Performance --------------------------------------------------------------------------
 
 
@@ -608,8 +619,28 @@ def ab_results(period: Period, link: str | None = None, conversion_type: str = "
 	return out
 
 
-def company_currency() -> str:
-	"""The currency credited_value_company is in (what Conversion stamps as its company currency)."""
+def company_currency(period: Period | None = None, scope: dict | None = None) -> str:
+	"""The currency the ledger's credited_value_company is stored in: Attribution Credit.company_currency
+	of the newest credit (in the period and scope when given). The site's default currency only when
+	there is no credit: a default changed later must not relabel money stored in the old one."""
+	credit = frappe.qb.DocType("Attribution Credit")
+	query = (
+		frappe.qb.from_(credit)
+		.select(credit.company_currency)
+		.where(credit.company_currency.isnotnull())
+		.where(credit.company_currency != "")
+		.orderby(credit.converted_at, order=frappe.qb.desc)
+		.limit(1)
+	)
+	if period:
+		query = query.where(credit.converted_at >= period.start).where(credit.converted_at < period.end)
+	for field, value in (scope or {}).items():
+		query = query.where(credit[field] == value)
+	found = query.run()
+	if found:
+		return found[0][0]
+	if period or scope:  # nothing credited there: the ledger's currency overall
+		return company_currency()
 	return frappe.db.get_default("currency") or "USD"
 
 

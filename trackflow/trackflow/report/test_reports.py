@@ -357,3 +357,86 @@ class TestReports(TrackFlowTestCase):
 			{item.title for item in reader.outline},
 			{"Summary", "Channels by model", "Top paths", "Campaign ROI"},
 		)
+
+	def test_campaign_performance_has_one_campaign_column(self):
+		columns, data, *_rest = performance_report.execute({**self.filters, "attribution_model": FIRST_TOUCH})
+		shown = [c["fieldname"] for c in columns if not c.get("hidden")]
+		self.assertEqual(shown[0], "campaign")
+		self.assertNotIn("campaign_name", shown)  # the campaign's name is its ID: one column, not two
+		self.assertEqual(data[-1]["campaign_name"], "Total")  # the formatter shows it in the campaign column
+
+	def test_roi_without_spend_says_why(self):
+		campaign = frappe.get_doc(
+			{
+				"doctype": "Link Campaign",
+				"campaign_name": f"No spend {secrets.token_hex(3)}",
+				"status": "Active",
+			}
+		).insert()
+		*_rest, summary = performance_report.execute({**self.filters, "campaign": campaign.name})
+		roi = next(tile for tile in summary if tile["label"].startswith("ROI"))
+		self.assertEqual(roi["value"], "\u2014")
+		self.assertIn("no spend", roi["label"])
+		*_rest, summary = performance_report.execute({**self.filters, "attribution_model": FIRST_TOUCH})
+		roi = next(tile for tile in summary if tile["label"].startswith("ROI"))
+		self.assertAlmostEqual(roi["value"], (1000 - 150) / 150 * 100)  # with spend: the figure
+
+	def test_largest_model_gap_counts_only_models_that_gave_credit(self):
+		period = period_of(self.filters)
+		table = channel_model_table(period, "deal_won")
+		self.assertTrue([m for m, (credited, _value) in table["totals"].items() if not credited])  # Markov
+		crediting = [float(value) for credited, value in table["totals"].values() if credited]
+		*_rest, summary = comparison_report.execute(self.filters)
+		gap = next(tile for tile in summary if tile["label"].startswith("Largest model gap"))
+		self.assertEqual(gap["value"], max(crediting) - min(crediting))
+		one = frappe._dict(name="One", is_default=True)
+		lonely = {
+			"models": [one],
+			"rows": [],
+			"totals": {"One": (1.0, Decimal(10)), "None": (0.0, Decimal(0))},
+		}
+		gap = comparison_report.summary(lonely, "USD")[-1]
+		self.assertEqual(gap["value"], "\u2014")  # one model gave credit: there is no gap to show
+		self.assertIn("fewer than two models", gap["label"])
+
+	def test_money_is_in_the_ledgers_currency_not_the_sites_default(self):
+		from trackflow.api.reports import report_context
+
+		ledger = frappe.db.get_value("Attribution Credit", {"campaign": self.campaign}, "company_currency")
+		default = frappe.db.get_default("currency")
+		frappe.db.set_default("currency", "EUR" if ledger != "EUR" else "USD")
+		try:
+			columns, data, *_rest, summary = performance_report.execute(
+				{**self.filters, "attribution_model": FIRST_TOUCH}
+			)
+			row = next(row for row in data if row["campaign"] == self.campaign)
+			self.assertEqual(row["currency"], ledger)
+			spend = next(c for c in columns if c["fieldname"] == "spend")
+			self.assertIn(ledger, spend["label"])
+			revenue = next(tile for tile in summary if tile["label"].startswith("Won Revenue"))
+			self.assertEqual(revenue["currency"], ledger)
+			context = report_context(
+				self.campaign, None, self.filters["from_date"], self.filters["to_date"], FIRST_TOUCH
+			)
+			self.assertEqual(context["currency"], ledger)
+			self.assertIn(ledger, dict(context["filters"])["Money"])
+		finally:
+			frappe.db.set_default("currency", default)
+
+	def test_clicks_by_channel_labels_are_short_dates(self):
+		from frappe.utils import formatdate, getdate
+
+		from trackflow.trackflow.report.touches_by_channel import touches_by_channel
+
+		*_rest, chart, _summary = touches_by_channel.execute(self.filters)
+		self.assertEqual(chart["data"]["labels"][0], formatdate(getdate(self.filters["from_date"]), "d MMM"))
+		self.assertEqual(len(chart["data"]["labels"]), 8)
+
+	def test_top_campaigns_by_roi_says_why_it_is_empty(self):
+		from unittest.mock import patch
+
+		from trackflow.api.reports import top_campaigns_by_roi
+
+		with patch("trackflow.api.reports.campaign_performance", return_value={"rows": [], "total": {}}):
+			chart = top_campaigns_by_roi()
+		self.assertIn("Campaign Spend", chart["yMarkers"][0]["label"])

@@ -171,23 +171,58 @@ function trackflowAttributionHtml(data) {
 	return html + "</div>";
 }
 
+// /crm UI: a toast through whichever API this CRM has: toast (CRM 1.81) or createToast (CRM 1.34).
+function trackflowToast(ui, message, failed) {
+	if (ui.toast && typeof ui.toast[failed ? "error" : "success"] === "function") {
+		ui.toast[failed ? "error" : "success"](message);
+	} else if (ui.createToast) {
+		ui.createToast(
+			failed
+				? { title: trackflowText("Error"), text: message, icon: "x", iconClasses: "text-ink-red-4" }
+				: { title: message, icon: "check", iconClasses: "text-ink-green-3" }
+		);
+	}
+}
+
+function trackflowErrorMessage(error, fallback) {
+	return (error && error.messages && error.messages[0]) || (error && error.message) || trackflowText(fallback);
+}
+
 // /crm UI: fetch, then open a CRM dialog with the attribution, or toast the error.
-// `ui` holds what CRM passes setupForm: $dialog, and toast (CRM 1.81) or createToast (CRM 1.34).
+// `ui` holds what CRM passes setupForm: $dialog, and toast (CRM 1.81) or createToast (CRM 1.34); and
+// optionally pdf, a function that asks trackflow.api.reports.generate_attribution_pdf for this record
+// (the dialog then has a "Download PDF report" action).
 async function trackflowOpenAttributionDialog(ui, fetchData) {
 	let data;
 	try {
 		data = await fetchData();
 	} catch (error) {
-		const message =
-			(error && error.messages && error.messages[0]) ||
-			(error && error.message) ||
-			trackflowText("Could not load the marketing attribution");
-		if (ui.toast && typeof ui.toast.error === "function") {
-			ui.toast.error(message);
-		} else if (ui.createToast) {
-			ui.createToast({ title: trackflowText("Error"), text: message, icon: "x", iconClasses: "text-ink-red-4" });
-		}
+		trackflowToast(ui, trackflowErrorMessage(error, "Could not load the marketing attribution"), true);
 		return;
 	}
-	ui.$dialog({ title: trackflowText("Marketing attribution"), size: "4xl", html: trackflowAttributionHtml(data) });
+	const actions = [];
+	if (ui.pdf) {
+		actions.push({
+			label: trackflowText("Download PDF report"),
+			variant: "solid",
+			onClick: async () => {
+				try {
+					const answer = await ui.pdf();
+					if (answer && answer.file_url) {
+						window.open(answer.file_url, "_blank");
+					} else if (answer && answer.queued) {
+						trackflowToast(ui, trackflowText("The PDF is being built; you will be notified when it is ready."));
+					}
+				} catch (error) {
+					trackflowToast(ui, trackflowErrorMessage(error, "Could not build the PDF report"), true);
+				}
+			},
+		});
+	}
+	ui.$dialog({
+		title: trackflowText("Marketing attribution"),
+		size: "4xl",
+		html: trackflowAttributionHtml(data),
+		actions: actions,
+	});
 }

@@ -11,8 +11,14 @@ function setupForm({ doc, $dialog, call, toast, createToast }) {
 				label: trackflowText("Marketing attribution"),
 				icon: "bar-chart-2",
 				onClick: () =>
-					trackflowOpenAttributionDialog({ $dialog, toast, createToast }, () =>
-						call("trackflow.api.attribution.get_deal_attribution", { deal: doc.name })
+					trackflowOpenAttributionDialog(
+						{
+							$dialog,
+							toast,
+							createToast,
+							pdf: () => call("trackflow.api.reports.generate_attribution_pdf", { deal: doc.name }),
+						},
+						() => call("trackflow.api.attribution.get_deal_attribution", { deal: doc.name })
 					),
 			},
 		],

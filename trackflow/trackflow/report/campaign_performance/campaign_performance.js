@@ -71,7 +71,23 @@ frappe.query_reports["Campaign Performance"] = {
 	parent_field: "parent_row",
 	initial_depth: 0,
 	formatter(value, row, column, data, default_formatter) {
-		value = default_formatter(value, row, column, data);
+		if (column.fieldname === "campaign" && data && !data.campaign) {
+			// link and variant rows and the total: their label in the one campaign column
+			value = frappe.utils.escape_html(data.campaign_name || "");
+		} else {
+			value = default_formatter(value, row, column, data);
+		}
 		return data && data.is_total ? `<b>${value}</b>` : value;
+	},
+	onload(report) {
+		report.page.add_inner_button(__("Download PDF report"), () => {
+			const filters = report.get_values() || {};
+			trackflow.download_attribution_pdf({
+				campaign: filters.campaign,
+				from_date: filters.from_date,
+				to_date: filters.to_date,
+				model: filters.attribution_model,
+			});
+		});
 	},
 };

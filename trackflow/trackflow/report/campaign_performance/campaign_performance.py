@@ -13,6 +13,7 @@ from trackflow.trackflow.report.report_data import (
 	period_of,
 	permitted_campaigns,
 	ratio,
+	summary_tile,
 )
 
 CHART_CAMPAIGNS = 10
@@ -24,7 +25,7 @@ def execute(filters: dict | None = None):
 	filters = frappe._dict(filters or {})
 	period = period_of(filters)
 	model = default_model(filters.get("attribution_model"))
-	currency = company_currency()
+	currency = company_currency(period)  # the ledger's currency, not today's site default
 	drill_down = bool(cint(filters.get("drill_down")))
 	result = campaign_performance(period, model, permitted_campaigns(filters), currency, drill_down)
 	data = []
@@ -97,10 +98,11 @@ DRILL_FIGURES = (
 
 
 def columns(currency: str) -> list[dict]:
+	"""One campaign column (a Link; Link Campaign is named by its campaign name): link and variant rows
+	and the total show their label there (campaign_name, hidden, through the report's formatter)."""
 	money = {"fieldtype": "Currency", "options": "currency", "width": 130}
 	return [
-		{"label": _("Campaign"), "fieldname": "campaign", "fieldtype": "Link", "options": "Link Campaign", "width": 110},
-		{"label": _("Name"), "fieldname": "campaign_name", "fieldtype": "Data", "width": 180},
+		{"label": _("Campaign"), "fieldname": "campaign", "fieldtype": "Link", "options": "Link Campaign", "width": 200},
 		{"label": _("Tracked Link"), "fieldname": "tracked_link", "fieldtype": "Link", "options": "Tracked Link", "width": 110},
 		{"label": _("Status"), "fieldname": "status", "fieldtype": "Data", "width": 90},
 		{"label": _("Channel"), "fieldname": "channel", "fieldtype": "Data", "width": 110},
@@ -111,12 +113,13 @@ def columns(currency: str) -> list[dict]:
 		{"label": _("Attributed Leads"), "fieldname": "attributed_leads", "fieldtype": "Float", "precision": 2, "width": 100},
 		{"label": _("Deals Created"), "fieldname": "deals_created", "fieldtype": "Int", "width": 90},
 		{"label": _("Deals Won"), "fieldname": "deals_won", "fieldtype": "Int", "width": 80},
-		{"label": _("Won Revenue (attributed)"), "fieldname": "revenue", **money, "width": 150},
-		{"label": _("Spend"), "fieldname": "spend", **money},
+		{"label": _("Won Revenue (attributed, {0})").format(currency), "fieldname": "revenue", **money, "width": 170},
+		{"label": _("Spend ({0})").format(currency), "fieldname": "spend", **money},
 		{"label": _("ROI %"), "fieldname": "roi", "fieldtype": "Percent", "width": 90},
 		{"label": _("ROAS"), "fieldname": "roas", "fieldtype": "Float", "precision": 2, "width": 80},
-		{"label": _("Cost per Lead"), "fieldname": "cost_per_lead", **money},
-		{"label": _("Cost per Won Deal"), "fieldname": "cost_per_won", **money},
+		{"label": _("Cost per Lead ({0})").format(currency), "fieldname": "cost_per_lead", **money},
+		{"label": _("Cost per Won Deal ({0})").format(currency), "fieldname": "cost_per_won", **money},
+		{"label": _("Name"), "fieldname": "campaign_name", "fieldtype": "Data", "hidden": 1},
 		{"label": _("Currency"), "fieldname": "currency", "fieldtype": "Data", "hidden": 1},
 		{"label": _("Row"), "fieldname": "row_id", "fieldtype": "Data", "hidden": 1},
 		{"label": _("Parent Row"), "fieldname": "parent_row", "fieldtype": "Data", "hidden": 1},
@@ -150,17 +153,23 @@ def summary(total: dict, currency: str) -> list[dict]:
 		{"label": _("Leads"), "value": total["leads"], "datatype": "Int", "indicator": "Blue"},
 		{"label": _("Deals Won"), "value": total["deals_won"], "datatype": "Int", "indicator": "Green"},
 		{
-			"label": _("Won Revenue"),
+			"label": _("Won Revenue ({0})").format(currency),
 			"value": total["revenue"],
 			"datatype": "Currency",
 			"currency": currency,
 			"indicator": "Green",
 		},
-		{"label": _("Spend"), "value": total["spend"], "datatype": "Currency", "currency": currency},
 		{
-			"label": _("ROI"),
-			"value": None if roi is None else float(roi * 100),
-			"datatype": "Percent",
-			"indicator": "Green" if roi is not None and roi >= 0 else "Red",
+			"label": _("Spend ({0})").format(currency),
+			"value": total["spend"],
+			"datatype": "Currency",
+			"currency": currency,
 		},
+		summary_tile(
+			_("ROI"),
+			None if roi is None else float(roi * 100),
+			"Percent",
+			_("no spend recorded in the period"),
+			indicator="Green" if roi is not None and roi >= 0 else "Red",
+		),
 	]

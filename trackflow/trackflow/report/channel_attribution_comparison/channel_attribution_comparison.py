@@ -11,6 +11,7 @@ from trackflow.trackflow.report.report_data import (
 	never_raises,
 	period_of,
 	sufficiency_notes,
+	summary_tile,
 )
 
 
@@ -22,13 +23,13 @@ def execute(filters: dict | None = None):
 	group_by = "campaign" if filters.get("group_by") == "Campaign" else "channel"
 	conversion_type = filters.get("conversion_type") or "deal_won"
 	table = channel_model_table(period, conversion_type, group_by)
-	models, currency = table["models"], company_currency()
+	models, currency = table["models"], company_currency(period)  # the ledger's currency
 	data = [_row(row, models, currency) for row in table["rows"]]
 	if data:
 		totals = {model: value for model, value in table["totals"].items()}
 		data.append({**_row({"key": _("Total"), **totals}, models, currency), "is_total": 1})
 	return (
-		columns(models, group_by),
+		columns(models, group_by, currency),
 		data,
 		message(models),
 		chart(table, currency),
@@ -49,7 +50,7 @@ def _row(row: dict, models: list[dict], currency: str) -> dict:
 	return out
 
 
-def columns(models: list[dict], group_by: str) -> list[dict]:
+def columns(models: list[dict], group_by: str, currency: str) -> list[dict]:
 	key = (
 		{"label": _("Campaign"), "fieldname": "key", "fieldtype": "Link", "options": "Link Campaign"}
 		if group_by == "campaign"
@@ -67,7 +68,7 @@ def columns(models: list[dict], group_by: str) -> list[dict]:
 				"width": 120,
 			},
 			{
-				"label": _("{0}: Revenue").format(label),
+				"label": _("{0}: Revenue ({1})").format(label, currency),
 				"fieldname": field(model.name, "revenue"),
 				"fieldtype": "Currency",
 				"options": "currency",
@@ -111,13 +112,18 @@ def chart(table: dict, currency: str) -> dict | None:
 
 
 def summary(table: dict, currency: str) -> list[dict]:
-	revenues = [float(revenue) for _credited, revenue in table["totals"].values()]
-	spread = max(revenues) - min(revenues) if revenues else 0
+	"""The largest model gap is between models that gave credit: a data-driven model without enough data
+	gives none, which is not a total of 0 to compare with."""
+	revenues = [float(revenue) for credited, revenue in table["totals"].values() if credited]
+	spread = max(revenues) - min(revenues) if len(revenues) > 1 else None
 	default = next((m.name for m in table["models"] if m["is_default"]), None)
 	total = float(table["totals"][default][1]) if default in table["totals"] else 0
 	return [
 		{"label": _("Models"), "value": len(table["models"]), "datatype": "Int"},
-		{"label": _("Revenue ({0})").format(default or "-"), "value": total, "datatype": "Currency", "currency": currency},
+		{"label": _("Revenue ({0}, {1})").format(default or "-", currency), "value": total, "datatype": "Currency", "currency": currency},
 		{"label": _("Channels"), "value": len(table["rows"]), "datatype": "Int"},
-		{"label": _("Largest model gap"), "value": spread, "datatype": "Currency", "currency": currency, "indicator": "Orange"},
+		summary_tile(
+			_("Largest model gap ({0})").format(currency), spread, "Currency", _("fewer than two models gave credit"),
+			currency=currency, indicator="Orange",
+		),
 	]  # fmt: skip

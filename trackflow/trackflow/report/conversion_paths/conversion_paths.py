@@ -9,6 +9,7 @@ from trackflow.trackflow.report.report_data import (
 	conversion_paths,
 	never_raises,
 	period_of,
+	summary_tile,
 )
 
 
@@ -72,7 +73,7 @@ def summary(result: dict) -> list[dict]:
 	return [
 		{"label": _("Conversions"), "value": result["conversions"], "datatype": "Int", "indicator": "Green"},
 		{"label": _("Lost deals"), "value": result["non_conversions"], "datatype": "Int", "indicator": "Red"},
-		{"label": _("Avg touches"), "value": rounded(result["avg_touches"]), "datatype": "Float"},
-		{"label": _("Avg days to convert"), "value": rounded(result["avg_days"]), "datatype": "Float"},
-		{"label": _("Median days"), "value": rounded(result["median_days"]), "datatype": "Float"},
+		summary_tile(_("Avg touches"), rounded(result["avg_touches"]), "Float", _("no conversions")),
+		summary_tile(_("Avg days to convert"), rounded(result["avg_days"]), "Float", _("no conversions")),
+		summary_tile(_("Median days"), rounded(result["median_days"]), "Float", _("no conversions")),
 	]

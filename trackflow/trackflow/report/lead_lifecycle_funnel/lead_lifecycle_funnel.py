@@ -19,7 +19,7 @@ from trackflow.trackflow.report.lead_data import (
 	lifecycle_funnel,
 	permitted_leads,
 )
-from trackflow.trackflow.report.report_data import never_raises, period_of
+from trackflow.trackflow.report.report_data import never_raises, period_of, summary_tile
 
 SECONDS_PER_DAY = 86400
 REPORT = "Lead Lifecycle Funnel"
@@ -131,11 +131,6 @@ def summary(result: FunnelData) -> list[dict]:
 			"datatype": "Int",
 			"indicator": "Green",
 		},
-		{
-			"label": _("Overall Conversion"),
-			"value": _percent(overall),
-			"datatype": "Percent",
-			"indicator": "Green",
-		},
+		summary_tile(_("Overall Conversion"), _percent(overall), "Percent", _("no leads"), indicator="Green"),
 		{"label": _("Exited"), "value": exited, "datatype": "Int", "indicator": "Red"},
 	]

@@ -16,7 +16,7 @@ from trackflow.trackflow.report.lead_data import (
 	permitted_leads,
 	source_quality,
 )
-from trackflow.trackflow.report.report_data import company_currency, never_raises, period_of
+from trackflow.trackflow.report.report_data import company_currency, never_raises, period_of, summary_tile
 
 CHART_GROUPS = 12
 LEAD_FIELDS = ["tf_first_touch_campaign", "tf_engagement_score", "tf_temperature"]
@@ -108,24 +108,15 @@ def chart(rows: list[SourceQuality]) -> dict | None:
 def summary(total: SourceQuality, currency: str) -> list[dict]:
 	return [
 		{"label": _("Leads"), "value": total.leads, "datatype": "Int", "indicator": "Blue"},
-		{"label": _("Avg Engagement Score"), "value": total.avg_score, "datatype": "Float"},
-		{
-			"label": _("Hot Leads"),
-			"value": _percent(total.share("hot")),
-			"datatype": "Percent",
-			"indicator": "Red",
-		},
-		{
-			"label": _("Win Rate"),
-			"value": _percent(total.win_rate),
-			"datatype": "Percent",
-			"indicator": "Green",
-		},
-		{
-			"label": _("Avg Won Deal"),
-			"value": total.avg_won_value(currency),
-			"datatype": "Currency",
-			"currency": currency,
-			"indicator": "Green",
-		},
+		summary_tile(_("Avg Engagement Score"), total.avg_score, "Float", _("no leads")),
+		summary_tile(_("Hot Leads"), _percent(total.share("hot")), "Percent", _("no leads"), indicator="Red"),
+		summary_tile(_("Win Rate"), _percent(total.win_rate), "Percent", _("no leads"), indicator="Green"),
+		summary_tile(
+			_("Avg Won Deal"),
+			total.avg_won_value(currency),
+			"Currency",
+			_("no won deals"),
+			currency=currency,
+			indicator="Green",
+		),
 	]

@@ -2,7 +2,7 @@
 
 import frappe
 from frappe import _
-from frappe.utils import add_days, date_diff
+from frappe.utils import add_days, date_diff, formatdate
 
 from trackflow.trackflow.report.report_data import (
 	channel_activity,
@@ -30,7 +30,9 @@ def execute(filters: dict | None = None):
 		data.append(row)
 	chart = {
 		"data": {
-			"labels": [frappe.format(day, "Date") for day in days],
+			# "3 Dec": short enough for frappe-charts to print a month of days in full (a long date
+			# format came out as "0.. 0.. 1.."); the table keeps the full date
+			"labels": [formatdate(day, "d MMM") for day in days],
 			"datasets": [{"name": c, "values": [counts.get((c, day), 0) for day in days]} for c in channels],
 		},
 		"type": "line",
