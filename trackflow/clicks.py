@@ -25,7 +25,7 @@ from trackflow.engine.redirect import Click
 from trackflow.engine.sessions import VisitorRow
 from trackflow.error_log import log_failure
 from trackflow.links import invalidate_link, reconcile_click_limits
-from trackflow.sessions import store_visitors
+from trackflow.sessions import set_first_touch_channels, store_visitors
 from trackflow.times import local_datetime, site_tz
 
 
@@ -118,8 +118,9 @@ def store_clicks(records: list[dict], parse_agents: bool = True) -> None:
 	insert_guest_rows("Click Event", fields, values)
 
 	humans = [r for r in new if not r.is_bot and r.link in links]
-	_store_click_touchpoints(humans, links, tz, now)
+	channels = _store_click_touchpoints(humans, links, tz, now)
 	_store_click_visitors(humans, tz, now)
+	set_first_touch_channels(channels)
 	_count_clicks(new, links, tz)
 	roll_up_clicks([r.encode() for r in new], lambda r: local_datetime(int(r["ts"] * 1000), tz).date(), now)
 
@@ -235,10 +236,11 @@ def _fold(delta_names: list[str]) -> int:
 	return len(deltas)
 
 
-def _store_click_touchpoints(humans: list[Click], links: dict, tz: ZoneInfo, now: datetime) -> None:
-	"""Each human click is a touchpoint (named after the click id); a tracked landing session adopts it."""
+def _store_click_touchpoints(humans: list[Click], links: dict, tz: ZoneInfo, now: datetime) -> dict[str, str]:
+	"""Each human click is a touchpoint (named after the click id); a tracked landing session adopts it.
+	Returns {visitor: channel of their earliest click in the batch}."""
 	if not humans:
-		return
+		return {}
 	fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "click_event"]
 	fields += [
 		"tracked_link",
@@ -281,6 +283,11 @@ def _store_click_touchpoints(humans: list[Click], links: dict, tz: ZoneInfo, now
 			]
 		)
 	insert_guest_rows("Touchpoint", fields, values)
+	first: dict[str, tuple] = {}
+	for r, row in zip(humans, values, strict=True):
+		if r.visitor and (r.visitor not in first or r.ts < first[r.visitor][0]):
+			first[r.visitor] = (r.ts, row[fields.index("channel")])
+	return {visitor: channel for visitor, (_ts, channel) in first.items()}
 
 
 def click_channel(click: Click, link, campaign_channel: str | None) -> str:

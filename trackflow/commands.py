@@ -295,35 +295,39 @@ def erase_visitor_command(context, visitor: str | None, email: str | None):
 @pass_context
 def import_touchpoints_command(context, path: str):
 	"""Import offline touches from CSV: timestamp, channel and optional source, medium, campaign,
-	touchpoint_id, plus lead, deal or email for identity. All rows or none."""
+	touchpoint_id, plus lead, deal or email for identity. Every row is checked by the same rules as
+	server-side events (engine.ingest); all rows or none; importing a file again adds nothing."""
 	import csv
+	import hashlib
 
 	from trackflow.engine.attribution.csv_input import reading
-	from trackflow.integrations.crm import lead_for_email
+	from trackflow.engine.errors import ValidationError
+	from trackflow.engine.ingest import parse_event
+	from trackflow.ingest import store_server_events
+	from trackflow.times import aware
 
 	with site_connection(context):
 		frappe.set_user("Administrator")
 		with reading(path), open(path, newline="", encoding="utf-8-sig") as handle:
 			rows = list(csv.DictReader(handle))
-		with click.progressbar(rows, label="Importing") as bar:
-			for number, row in enumerate(bar, start=2):
-				lead = row.get("lead") or (lead_for_email(row.get("email")) or {}).get("name")
-				if not (lead or row.get("deal")):
-					raise frappe.ValidationError(f"{path}, row {number}: no lead, deal or known email")
-				doc = frappe.get_doc(
-					{
-						"doctype": "Touchpoint",
-						"occurred_at": row.get("timestamp"),
-						"touch_type": "import",
-						"channel": row.get("channel") or "offline",
-						"source": row.get("source"),
-						"medium": row.get("medium"),
-						"campaign_name": row.get("campaign"),
-						"crm_lead": lead,
-						"crm_deal": row.get("deal") or None,
-					}
-				)
-				doc.insert(set_name=row.get("touchpoint_id") or None)
+		events, now = [], frappe.utils.now_datetime().timestamp()
+		for number, row in enumerate(rows, start=2):
+			given = (row.get("touchpoint_id") or "").strip()
+			digest = hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()[:32]
+			raw = {
+				"event_id": given or f"import-{digest}",
+				"type": "touch",
+				"time": aware(row.get("timestamp")).isoformat() if row.get("timestamp") else None,
+				**{
+					k: row.get(k) or None
+					for k in ("channel", "source", "medium", "campaign", "lead", "deal", "email")
+				},
+			}
+			try:
+				events.append(parse_event(raw, now=now + 300))
+			except ValidationError as error:
+				raise frappe.ValidationError(f"{path}, row {number}: {error}") from None
+		store_server_events([event.encode() for event in events], touch_type="import")
 		frappe.db.commit()
 		click.echo(f"{len(rows)} touchpoints imported")
 

@@ -1,5 +1,5 @@
 """The drain jobs: move each stream's queued records into the database (clicks -> `trackflow.clicks`,
-collect -> `trackflow.sessions`), one drain per stream at a time, in committed batches."""
+collect -> `trackflow.sessions`, events -> `trackflow.ingest`), one drain per stream at a time, in committed batches."""
 
 import frappe
 import pymysql
@@ -7,10 +7,11 @@ import redis
 from rq.timeouts import JobTimeoutException
 
 from trackflow.clicks import store_clicks
+from trackflow.ingest import store_server_events
 from trackflow.queues import STREAMS, Stream, get_queue
 from trackflow.sessions import store_collected
 
-SINKS = {"clicks": store_clicks, "collect": store_collected}
+SINKS = {"clicks": store_clicks, "collect": store_collected, "events": store_server_events}
 
 
 DRAIN_SECONDS = 240  # well inside the long queue's timeout; the next run (or a continuation) goes on

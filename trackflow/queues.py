@@ -1,4 +1,4 @@
-"""The site's Redis queues (clicks, collect), kept on redis_queue where nothing is evicted or cleared.
+"""The site's Redis queues (clicks, collect, events), kept on redis_queue where nothing is evicted or cleared.
 
 The request paths (/r/ and collect) must answer within their budget whatever the state of redis_queue, so
 this module keeps its own connection with short timeouts and no retry loop (Frappe's `get_redis_conn`
@@ -17,15 +17,16 @@ import redis
 
 from trackflow.engine.queue import RedisQueue
 
-Stream = Literal["clicks", "collect"]
-STREAMS: tuple[Stream, ...] = ("clicks", "collect")
+Stream = Literal["clicks", "collect", "events"]
+# clicks: /r/; collect: the embed script; events: server-side events (trackflow.api.tracking.track_event)
+STREAMS: tuple[Stream, ...] = ("clicks", "collect", "events")
 
 CONNECT_TIMEOUT = 0.25  # seconds; a local Redis answers in well under a millisecond
 COMMAND_TIMEOUT = 2.0  # a request path never waits longer for one command
 OUTAGE_SECONDS = 5.0  # after a failure, this process skips Redis for so long
 # Records a stream may hold before new ones are shed (and counted): a stalled drain cannot fill Redis's
-# memory. A site config key overrides each (trackflow_max_backlog_clicks / _collect).
-MAX_BACKLOG: dict[str, int] = {"clicks": 2_000_000, "collect": 200_000}
+# memory. A site config key overrides each (trackflow_max_backlog_clicks / _collect / _events).
+MAX_BACKLOG: dict[str, int] = {"clicks": 2_000_000, "collect": 200_000, "events": 200_000}
 
 _connections: dict[str, redis.Redis] = {}
 _queues: dict[tuple[str, str], RedisQueue] = {}
@@ -98,3 +99,19 @@ def enqueue(stream: Stream, record: dict, limits: Sequence[tuple[str, int]] = ()
 def limiter_connection() -> redis.Redis | None:
 	"""The connection the request paths count rate limits on, or None during an outage (limits fail open)."""
 	return redis_queue_connection() if available() else None
+
+
+def enqueue_batch(stream: Stream, records: list[dict]) -> int:
+	"""Push many records in one round trip for an authenticated batch (server-side events): how many
+	were queued (0 when the stream is at its backlog cap, counted as shed). Raises redis.RedisError like
+	`enqueue`."""
+	if not available():
+		raise QueueUnavailable("redis_queue is unavailable")
+	queue = get_queue(stream)
+	try:
+		if queue.max_backlog is not None and queue.backlog() + len(records) > queue.max_backlog:
+			return 0
+		return len(queue.enqueue_many(records))
+	except redis.RedisError:
+		mark_unavailable()
+		raise

@@ -65,11 +65,14 @@ def store_collected(records: list[dict]) -> None:
 			s for s in rows.sessions if s.touch.kind == sessions.TOUCH_CLICK and s.touch.click_id
 		]
 		claimed = _claim_clicks(click_sessions, tz)
+		campaigns = utm_campaigns(s.utm.get("campaign") for s in rows.sessions)
 		store_visitors(rows.visitors, site.name, tz, now)
-		_store_sessions(rows, claimed, site.name, tz, now)
+		_store_sessions(rows, claimed, campaigns, site.name, tz, now)
 		_store_events(rows.events, site.name, tz, now)
+		_count_page_views({e.session for e in rows.events if e.type == "pageview"})
 		_store_pings(batches, site.name, tz, now)
-		_store_touchpoints(rows, click_sessions, claimed, tz, now)
+		_store_touchpoints(rows, click_sessions, claimed, campaigns, tz, now)
+		set_first_touch_channels(_first_channels(rows.sessions))
 		_store_identities(rows.identities, site)
 		_store_conversions(rows.conversions, tz)
 		_rescore_leads({v.visitor for v in rows.visitors})
@@ -148,7 +151,9 @@ def store_visitors(visitors, site: str, tz: ZoneInfo, now: datetime) -> None:
 	insert_guest_rows("TrackFlow Visitor", fields, rows, on_duplicate=update)
 
 
-def _store_sessions(rows, claimed: set[str], site: str, tz: ZoneInfo, now: datetime) -> None:
+def _store_sessions(
+	rows, claimed: set[str], campaigns: dict[str, str], site: str, tz: ZoneInfo, now: datetime
+) -> None:
 	table = frappe.qb.DocType("TrackFlow Session")
 	if rows.sessions:
 		fields = [
@@ -158,6 +163,7 @@ def _store_sessions(rows, claimed: set[str], site: str, tz: ZoneInfo, now: datet
 			"started_at",
 			"ended_at",
 			"channel",
+			"campaign",
 			"landing_url",
 			"referrer",
 			"click_event",
@@ -176,6 +182,7 @@ def _store_sessions(rows, claimed: set[str], site: str, tz: ZoneInfo, now: datet
 				local_datetime(s.started_at, tz),
 				local_datetime(s.last_seen, tz),
 				s.channel,
+				campaigns.get((s.utm.get("campaign") or "").lower()),
 				s.landing_url,
 				s.referrer,
 				s.touch.click_id if s.session in claimed else None,
@@ -185,6 +192,13 @@ def _store_sessions(rows, claimed: set[str], site: str, tz: ZoneInfo, now: datet
 			for s in rows.sessions
 		]
 		insert_guest_rows("TrackFlow Session", fields, values)
+		if claimed:  # a session that came through /r/ is the click's: its channel and campaign
+			frappe.db.sql(
+				"""UPDATE `tabTrackFlow Session` s JOIN `tabTouchpoint` t ON t.`name` = s.`click_event`
+				SET s.`channel` = t.`channel`, s.`campaign` = COALESCE(t.`link_campaign`, s.`campaign`)
+				WHERE s.`name` IN %(sessions)s""",
+				{"sessions": sorted(claimed)},
+			)
 		new_visitors = defaultdict(int)
 		for s in rows.sessions:
 			new_visitors[s.visitor] += 1
@@ -263,9 +277,11 @@ def _store_pings(batches, site: str, tz: ZoneInfo, now: datetime) -> None:
 	insert_guest_rows("TrackFlow Event", fields, values)
 
 
-def _store_touchpoints(rows, click_sessions: list, claimed: set[str], tz: ZoneInfo, now: datetime) -> None:
-	"""A session with a marketing source becomes a Touchpoint named after the session (so a replay adds
-	none). A session that came through /r/ claims the click's touchpoint instead, if it is the first to
+def _store_touchpoints(
+	rows, click_sessions: list, claimed: set[str], campaigns: dict[str, str], tz: ZoneInfo, now: datetime
+) -> None:
+	"""Every session becomes a Touchpoint named after the session (so a replay adds none): a marketing
+	source, or a direct touch; one tagged with a Link Campaign's UTM campaign belongs to that campaign. A session that came through /r/ claims the click's touchpoint instead, if it is the first to
 	present that click id within CLICK_CLAIM_SECONDS of the click; a later presenter (a forwarded link, a
 	replayed or forged id) gets a touchpoint of its own from its landing URL and moves nothing."""
 	touchpoints = list(rows.touchpoints)
@@ -291,7 +307,7 @@ def _store_touchpoints(rows, click_sessions: list, claimed: set[str], tz: ZoneIn
 	if not touchpoints:
 		return
 	fields = [*STANDARD_FIELDS, "occurred_at", "touch_type", "channel", "visitor", "session"]
-	fields += ["source", "medium", "campaign_name", "content", "term", "referrer"]
+	fields += ["source", "medium", "campaign_name", "content", "term", "referrer", "link_campaign"]
 	values = [
 		[
 			*standard_values(t.session, now),
@@ -306,10 +322,66 @@ def _store_touchpoints(rows, click_sessions: list, claimed: set[str], tz: ZoneIn
 			t.content,
 			t.term,
 			t.referrer_host,
+			campaigns.get((t.campaign or "").lower()),
 		]
 		for t in touchpoints
 	]
 	insert_guest_rows("Touchpoint", fields, values)
+
+
+def utm_campaigns(names) -> dict[str, str]:
+	"""{utm campaign in lower case: Link Campaign} for the sessions' UTM campaigns: a visit tagged
+	utm_campaign=spring26 without a tracked link belongs to the campaign whose UTM campaign is spring26
+	(the oldest, if several share it)."""
+	wanted = sorted({name.lower() for name in names if name})
+	if not wanted:
+		return {}
+	found: dict[str, str] = {}
+	for name, utm in frappe.get_all(
+		"Link Campaign",
+		{"utm_campaign": ("in", wanted)},
+		["name", "utm_campaign"],
+		order_by="creation asc",
+		as_list=True,
+	):
+		found.setdefault(utm.lower(), name)
+	return found
+
+
+def _count_page_views(sessions_with_views: set[str]) -> None:
+	"""Recount (a replayed batch must not count twice) the sessions' page views in one statement."""
+	if not sessions_with_views:
+		return
+	frappe.db.sql(
+		"""UPDATE `tabTrackFlow Session` s JOIN (
+			SELECT `session`, COUNT(*) AS n FROM `tabTrackFlow Event`
+			WHERE `session` IN %(sessions)s AND `event_type` = 'pageview' GROUP BY `session`
+		) e ON e.`session` = s.`name` SET s.`page_views` = e.n""",
+		{"sessions": sorted(sessions_with_views)},
+	)
+
+
+def _first_channels(session_rows) -> dict[str, str]:
+	"""{visitor: channel of its earliest session in the batch}."""
+	first: dict[str, tuple] = {}
+	for s in session_rows:
+		if s.channel and (s.visitor not in first or s.started_at < first[s.visitor][0]):
+			first[s.visitor] = (s.started_at, s.channel)
+	return {visitor: channel for visitor, (_ts, channel) in first.items()}
+
+
+def set_first_touch_channels(channels: dict[str, str]) -> None:
+	"""A visitor's first-touch channel, written once (the first batch that knows it; later ones keep it)."""
+	if not channels:
+		return
+	visitor = frappe.qb.DocType("TrackFlow Visitor")
+	case = Case()
+	for name, channel in channels.items():
+		case = case.when(visitor.name == name, channel)
+	frappe.qb.update(visitor).set(visitor.first_touch_channel, case.else_(visitor.first_touch_channel)).where(
+		visitor.name.isin(sorted(channels))
+		& (visitor.first_touch_channel.isnull() | (visitor.first_touch_channel == ""))
+	).run()
 
 
 def _claim_clicks(click_sessions: list, tz: ZoneInfo) -> set[str]:

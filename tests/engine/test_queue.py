@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -494,14 +495,14 @@ def test_one_drain_per_stream_holds_the_lock_until_it_gives_it_back_or_dies(clie
 
 
 def test_a_click_limit_is_exact_under_concurrent_claims(client, prefix):
-	"""50 processes claim a 3-click limit at once: exactly 3 get through, and the counter starts from the
+	"""50 claims of a 3-click limit from 8 connections at once: exactly 3 get through, and the counter starts from the
 	stored count and is raised to it by reconcile, never lowered."""
 	from trackflow.engine.ratelimit import claim, reconcile
 
 	key = f"{prefix}:limit:link-1"
-	context = multiprocessing.get_context("fork")
-	with context.Pool(8) as pool:
-		results = pool.starmap(_claim_once, [(key, 3, 0)] * 50)
+	# threads, each with its own connection (a forked pool could inherit a lock held by another thread)
+	with ThreadPoolExecutor(8) as pool:
+		results = list(pool.map(lambda _: _claim_once(key, 3, 0), range(50)))
 	assert sum(results) == 3 and client.get(key) == b"3"
 	assert claim(client, f"{prefix}:limit:link-2", 5, stored=5) is False  # the database says: full
 	reconcile(client, key, 7)

@@ -9,8 +9,8 @@ from trackflow.engine.conversions import CONVERSION_TYPES
 from trackflow.engine.sessions import (
 	BROWSER_CONVERSION_TYPES,
 	TOUCH_CLICK,
+	TOUCH_DIRECT,
 	TOUCH_NEW,
-	TOUCH_NONE,
 	ConversionRow,
 	build_rows,
 	session_click_ids,
@@ -43,11 +43,11 @@ def start(**extra):
 
 
 def test_touchpoint_decisions():
-	assert touchpoint_decision({}, {}, None, LANDING).kind == TOUCH_NONE
-	assert touchpoint_decision({}, {}, "https://shop.example.com/cart", LANDING).kind == TOUCH_NONE
+	assert touchpoint_decision({}, {}, None, LANDING).kind == TOUCH_DIRECT
+	assert touchpoint_decision({}, {}, "https://shop.example.com/cart", LANDING).kind == TOUCH_DIRECT
 	assert (
 		touchpoint_decision({}, {}, "https://blog.example.com/", LANDING, ["*.example.com"]).kind
-		== TOUCH_NONE
+		== TOUCH_DIRECT
 	)
 	referral = touchpoint_decision({}, {}, "https://www.news.example.org/a", LANDING)
 	assert (referral.kind, referral.source, referral.medium) == (TOUCH_NEW, "news.example.org", None)
@@ -265,14 +265,17 @@ def test_ad_cookies_reach_the_session_row_only_and_never_the_touchpoint():
 		assert dict(session.click_ids) == expected
 		assert dict(touch.click_ids) == {"gclid": "x"} and touch.source == "google"
 	assert calls == [{"gclid": "x"}, {"gclid": "x"}]
-	# cookies alone (a direct visit) make no touchpoint
+	# cookies alone (a direct visit) make a direct touch, without the cookies
 	alone = build_rows([batch([start(click_ids={"_ga": GA, "_fbp": FBP})])], ad_cookies=True)
-	assert alone.touchpoints == () and alone.sessions[0].touch.kind == TOUCH_NONE
+	(direct,) = alone.touchpoints
+	assert alone.sessions[0].touch.kind == TOUCH_DIRECT and dict(direct.click_ids) == {}
 
 
-def test_direct_session_is_no_touchpoint_and_later_batches_only_update():
-	rows = build_rows([batch([start(), {"type": "pageview"}])])
-	assert rows.sessions[0].touch.kind == TOUCH_NONE and rows.touchpoints == ()
+def test_a_direct_session_is_a_direct_touch_and_later_batches_only_update():
+	rows = build_rows([batch([start(), {"type": "pageview"}])], classify=lambda *a: "referral")
+	(touch,) = rows.touchpoints
+	assert rows.sessions[0].touch.kind == TOUCH_DIRECT and (touch.channel, touch.source) == ("direct", None)
+	assert rows.sessions[0].channel == "direct"
 	later = build_rows([batch([{"type": "pageview"}], first_id=5)])
 	assert later.sessions == () and later.session_updates[0].last_seen == SENT - 95
 

@@ -1,18 +1,22 @@
 """The embed script's endpoint: validate, push one record to Redis, answer 204. No database write here."""
 
+import json
 import time
 
 import frappe
 import redis
+from frappe import _
 from werkzeug.wrappers import Response
 
 from trackflow import queues
+from trackflow.engine import bots, ingest
 from trackflow.engine import collect as wire
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.privacy import truncate_ip
 from trackflow.engine.queue import RateLimited
 from trackflow.engine.ratelimit import allow, client_key
 from trackflow.local_cache import cached
+from trackflow.permissions import TRACKFLOW_INTEGRATION, TRACKFLOW_MANAGER, require_roles
 from trackflow.settings import get_settings
 from trackflow.trackflow.doctype.trackflow_site.trackflow_site import sites_by_key
 
@@ -56,6 +60,10 @@ def collect() -> Response:
 	if not wire.origin_allowed(origin, site["domains"]):
 		return _answer(403, "origin not allowed")
 	cors = wire.cors_headers(origin)
+	user_agent = (request.headers.get("User-Agent") or "")[:512]
+	if bots.is_bot(request.method, user_agent, request.headers)[0]:
+		# The redirect's rule (engine.bots): a crawler or headless browser is no visitor here either.
+		return _answer(204, None, cors)
 	prefix = f"trackflow|{frappe.local.site}"
 	# The client's own limit first, inside the site key's budget; counted in the push's round trip.
 	limits = [
@@ -71,7 +79,6 @@ def collect() -> Response:
 		ip = frappe.local.request_ip
 		if settings.truncate_ip:
 			ip = truncate_ip(ip, settings.ipv4_prefix_length, settings.ipv6_prefix_length)
-		user_agent = (request.headers.get("User-Agent") or "")[:512]
 		record = wire.encode_record(body, batch, ip=ip, ua=user_agent, site=site["name"])
 		queued = queues.enqueue("collect", record, limits)
 	except RateLimited:
@@ -86,3 +93,47 @@ def collect() -> Response:
 def _answer(status: int, reason: str | None, headers: dict | None = None) -> Response:
 	"""A bare response: no Frappe JSON envelope, no cookies; the reason is for whoever debugs the site."""
 	return Response(reason, status=status, headers=headers or {}, mimetype="text/plain")
+
+
+EVENTS_PER_MINUTE = 60  # track_event calls per API user and minute (each up to 1,000 events)
+
+
+@frappe.whitelist(methods=["POST"])
+def track_event(events: list | str) -> dict:
+	"""Server-side events from a backend (token auth): up to 1,000 page views, custom events, conversions
+	and offline touches, each with an `event_id` (a resend counts once), a `type`, a `time` and who it is
+	about (`visitor`, `lead`, `deal` or `email`); checked with the embed script's rules, queued and stored
+	by the drain like collect's batches, attributed like every other touch. Answers {"accepted", "rejected":
+	[{index, event_id, error}]}; 429 over 60 calls a minute per user, 503 when the queue is away or full
+	(resend the batch: event ids make it safe). Permission: TrackFlow Manager or TrackFlow Integration."""
+	require_roles(TRACKFLOW_MANAGER, TRACKFLOW_INTEGRATION)
+	if isinstance(events, str):
+		try:
+			events = json.loads(events)
+		except ValueError:
+			frappe.throw(_("events must be a JSON list"))
+	try:
+		accepted, rejected = ingest.parse_events(events, now=time.time())
+	except ValidationError as error:
+		frappe.throw(str(error))
+	limit = (f"trackflow|{frappe.local.site}|events-limit|{frappe.session.user}", EVENTS_PER_MINUTE)
+	try:
+		if not allow(queues.limiter_connection(), *limit):
+			raise RateLimited(limit[0])
+		queued = queues.enqueue_batch("events", [e.encode() for e in accepted]) if accepted else 0
+	except RateLimited:
+		frappe.throw(
+			_("Too many calls: at most {0} a minute").format(EVENTS_PER_MINUTE), frappe.RateLimitExceededError
+		)
+	except redis.RedisError:
+		queued = None
+	if accepted and not queued:
+		frappe.throw(_("The event queue is unavailable or full: send the batch again in a minute"), QueueBusy)
+	return {
+		"accepted": len(accepted),
+		"rejected": [{"index": r.index, "event_id": r.event_id, "error": r.error} for r in rejected],
+	}
+
+
+class QueueBusy(frappe.ValidationError):
+	http_status_code = 503

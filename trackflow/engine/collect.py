@@ -201,7 +201,7 @@ def _reject_constant(name: str):
 	raise ValidationError(f"invalid JSON constant {name}")
 
 
-def _text(value, limit: int, what: str) -> str:
+def text_value(value, limit: int, what: str) -> str:
 	if type(value) is not str:
 		raise ValidationError(f"{what} must be a string")
 	if len(value) > limit:
@@ -211,7 +211,7 @@ def _text(value, limit: int, what: str) -> str:
 	return value
 
 
-def _url(value, what: str) -> str:
+def url_value(value, what: str) -> str:
 	if type(value) is not str or len(value) > 2048 or not _URL.fullmatch(value):
 		raise ValidationError(f"{what} must be an http(s) URL of at most 2048 characters")
 	return value
@@ -233,7 +233,7 @@ def _object(value, allowed: frozenset, what: str) -> dict:
 	return value
 
 
-def _props(value) -> Mapping[str, PropValue]:
+def properties_value(value) -> Mapping[str, PropValue]:
 	if type(value) is not dict:
 		raise ValidationError("props must be an object")
 	if len(value) > 20:
@@ -244,7 +244,7 @@ def _props(value) -> Mapping[str, PropValue]:
 			raise ValidationError("props key must match [A-Za-z0-9_.:-]{1,40}")
 		kind = type(item)
 		if kind is str:
-			item = _text(item, 500, "props value")
+			item = text_value(item, 500, "props value")
 		elif kind is int:
 			if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
 				raise ValidationError("props integer out of range")
@@ -263,7 +263,7 @@ def _utm(value) -> Mapping[str, str]:
 	for key, item in value.items():
 		if not item:
 			raise ValidationError("utm values must be non-empty strings")
-		out[key] = _text(item, 200, "utm value")
+		out[key] = text_value(item, 200, "utm value")
 	return MappingProxyType(out)
 
 
@@ -286,11 +286,11 @@ def _fields(value) -> Mapping[str, str]:
 			raise ValidationError("field name must match [A-Za-z0-9_.:-]{1,64}")
 		if SENSITIVE_FIELD.search(key):
 			raise ValidationError(f"field {key} looks like a password or payment field")
-		out[key] = _text(item, 1000, "field value")
+		out[key] = text_value(item, 1000, "field value")
 	return MappingProxyType(out)
 
 
-def _conversion(value) -> Conversion:
+def conversion_value(value) -> Conversion:
 	_object(value, _CONVERSION_KEYS, "conversion")
 	kind = value.get("type")
 	if type(kind) is not str or not _CONVERSION_TYPE.fullmatch(kind):
@@ -320,7 +320,7 @@ def _conversion(value) -> Conversion:
 		raise ValidationError("currency must be a 3-letter ISO code")
 	order_id = value.get("id")
 	if order_id is not None:
-		order_id = _text(order_id, ORDER_ID_LENGTH, "conversion id")
+		order_id = text_value(order_id, ORDER_ID_LENGTH, "conversion id")
 		if not order_id:
 			raise ValidationError("conversion id must not be empty")
 	return Conversion(kind, amount, currency, order_id)
@@ -329,7 +329,7 @@ def _conversion(value) -> Conversion:
 def normalize_email(value: str) -> str:
 	"""Trimmed, lowercased email; ValidationError if it does not look like one or is longer than the
 	column it is stored in (refused, never stored cut)."""
-	email = _text(value, 254, "email").strip().lower()
+	email = text_value(value, 254, "email").strip().lower()
 	if not _EMAIL.fullmatch(email):
 		raise ValidationError("email is not valid")
 	if len(email) > EMAIL_LENGTH:
@@ -339,7 +339,7 @@ def normalize_email(value: str) -> str:
 
 def normalize_phone(value: str) -> str:
 	"""Digits with an optional leading +; ValidationError unless 5-20 digits remain."""
-	phone = _PHONE_NOISE.sub("", _text(value, 40, "phone"))
+	phone = _PHONE_NOISE.sub("", text_value(value, 40, "phone"))
 	if not _PHONE.fullmatch(phone):
 		raise ValidationError("phone is not valid")
 	return phone
@@ -353,7 +353,7 @@ def _traits(value) -> Traits:
 	if email is not None:
 		email = normalize_email(email)
 	if name is not None:
-		name = _text(name, 140, "name").strip() or None
+		name = text_value(name, 140, "name").strip() or None
 	if phone is not None:
 		phone = normalize_phone(phone)
 	if email is None and name is None and phone is None:
@@ -382,7 +382,7 @@ def _event(raw, offset: int, low: int, high: int) -> CollectEvent:
 	ts = _int(raw["ts"], "ts")
 	if not low <= ts <= high:
 		raise ValidationError("event ts too far from sent_at")
-	url = _url(raw["url"], "url")
+	url = url_value(raw["url"], "url")
 	values = {}
 	ref = raw.get("ref")
 	if ref is not None:
@@ -390,12 +390,12 @@ def _event(raw, offset: int, low: int, high: int) -> CollectEvent:
 			if type(ref) is not str or len(ref) > 2048 or not _ORIGIN.fullmatch(ref):
 				raise ValidationError("ping ref must be an origin")
 		else:
-			_url(ref, "ref")
+			url_value(ref, "ref")
 		values["ref"] = ref
 	if kind == "pageview":
 		title = raw.get("title")
 		if title is not None:
-			values["title"] = _text(title, 300, "title")
+			values["title"] = text_value(title, 300, "title")
 	elif kind == "session_start":
 		if "utm" in raw:
 			values["utm"] = _utm(raw["utm"])
@@ -407,13 +407,13 @@ def _event(raw, offset: int, low: int, high: int) -> CollectEvent:
 			raise ValidationError("event name must match [A-Za-z0-9_.:-]{1,64}")
 		values["name"] = name
 		if "props" in raw:
-			values["props"] = _props(raw["props"])
+			values["props"] = properties_value(raw["props"])
 	elif kind == "conversion":
-		values["conversion"] = _conversion(raw["conversion"])
+		values["conversion"] = conversion_value(raw["conversion"])
 	elif kind == "identify":
 		values["traits"] = _traits(raw["traits"])
 	elif kind == "form":
-		form = _text(raw["form"], 100, "form")
+		form = text_value(raw["form"], 100, "form")
 		if not form:
 			raise ValidationError("form must not be empty")
 		values["form"] = form

@@ -48,7 +48,7 @@ FORM_EMAIL_FIELDS = frozenset(("email", "e-mail", "email_address", "emailaddress
 FORM_NAME_FIELDS = frozenset(("name", "full_name", "fullname", "your-name"))
 FORM_PHONE_FIELDS = frozenset(("phone", "telephone", "tel", "mobile", "phone_number", "your-phone"))
 
-TOUCH_NONE = "none"  # direct or internal: no marketing source
+TOUCH_DIRECT = "direct"  # no marketing source (no referrer, or the site's own): a direct touch
 TOUCH_NEW = "new"  # write a Touchpoint for this session
 TOUCH_CLICK = "click"  # arrived through /r/ (tf_click): reuse the click's touchpoint, write none
 _CLICK_ID = re.compile(r"[0-9a-f]{32}")  # trackflow.engine.queue.new_id()
@@ -56,7 +56,7 @@ _CLICK_ID = re.compile(r"[0-9a-f]{32}")  # trackflow.engine.queue.new_id()
 
 @dataclass(frozen=True, slots=True)
 class TouchDecision:
-	kind: str  # TOUCH_NONE | TOUCH_NEW | TOUCH_CLICK
+	kind: str  # TOUCH_DIRECT | TOUCH_NEW | TOUCH_CLICK
 	source: str | None = None
 	medium: str | None = None
 	campaign: str | None = None
@@ -234,7 +234,8 @@ def touchpoint_decision(
 ) -> TouchDecision:
 	"""Whether a session is a marketing touchpoint, and its source/medium/campaign. A TrackFlow click id
 	wins (the click already has its touchpoint); then UTM, filled in from an ad click id; then an ad click
-	id alone; then a referrer from another site. Direct and internal traffic is no touchpoint."""
+	id alone; then a referrer from another site. Direct and internal traffic is a direct touch (a journey
+	shows every session, so "last non-direct" has a direct touch to skip)."""
 	internal = is_internal_referrer(referrer, landing_url, internal_domains)
 	referrer_host = None if internal else _host(referrer)
 	if referrer_host and referrer_host.startswith("www."):
@@ -263,7 +264,7 @@ def touchpoint_decision(
 		return TouchDecision(kind, source=referrer_host, referrer_host=referrer_host, click_id=tf_click)
 	if tf_click:
 		return TouchDecision(TOUCH_CLICK, click_id=tf_click)
-	return TouchDecision(TOUCH_NONE)
+	return TouchDecision(TOUCH_DIRECT)
 
 
 def session_click_ids(click_ids: Mapping[str, str], ad_cookies: bool = False) -> Mapping[str, str]:
@@ -412,7 +413,10 @@ def build_rows(
 		# The ad platforms' cookies are no marketing touch: only the session keeps them.
 		click_ids = session_click_ids(start.click_ids)
 		touch = touchpoint_decision(start.utm, click_ids, start.ref, start.url, internal_domains)
-		channel = classify(touch.source, touch.medium, start.ref, click_ids) if classify else None
+		if touch.kind == TOUCH_DIRECT:
+			channel = "direct"  # an internal referrer is not a referral
+		else:
+			channel = classify(touch.source, touch.medium, start.ref, click_ids) if classify else None
 		sessions.append(
 			SessionRow(
 				session,
@@ -428,7 +432,7 @@ def build_rows(
 				touch,
 			)
 		)
-		if touch.kind == TOUCH_NEW:
+		if touch.kind in (TOUCH_NEW, TOUCH_DIRECT):
 			touchpoints.append(
 				TouchpointRow(
 					session,
@@ -467,8 +471,8 @@ __all__ = [
 	"AD_CLICK_SOURCES",
 	"BROWSER_CONVERSION_TYPES",
 	"TOUCH_CLICK",
+	"TOUCH_DIRECT",
 	"TOUCH_NEW",
-	"TOUCH_NONE",
 	"ConversionRow",
 	"DrainRows",
 	"EventRow",

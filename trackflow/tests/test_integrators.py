@@ -8,15 +8,18 @@ import secrets
 from decimal import Decimal
 
 import frappe
-from frappe.utils import nowdate
+from frappe.utils import add_to_date, nowdate
 
 from trackflow.api.analytics import get_deal_roi, get_visitor_journey
 from trackflow.api.attribution import get_deal_attribution, preview_attribution
 from trackflow.api.attribution import get_visitor_journey as visitor_journey
 from trackflow.api.campaigns import get_campaign_stats
+from trackflow.api.tracking import track_event
+from trackflow.drain import drain
 from trackflow.integrations.crm_deal import get_deal_attribution_report
 from trackflow.ledger import attribute_conversion, compute_credits
 from trackflow.permissions import TRACKFLOW_INTEGRATION
+from trackflow.queues import get_queue
 from trackflow.testing import TrackFlowTestCase
 from trackflow.times import aware
 from trackflow.trackflow.doctype.conversion.test_conversion import add_journey, conversion_of, make_lead, win
@@ -143,3 +146,76 @@ class TestIntegratorAPI(TrackFlowTestCase):
 
 	def test_the_integration_role_exists_for_machine_users(self):
 		self.assertEqual(frappe.db.get_value("Role", TRACKFLOW_INTEGRATION, "desk_access"), 0)
+
+
+class TestTrackEvent(TrackFlowTestCase):
+	"""Server-side ingestion: checked, queued (never written in the request), drained once, attributed."""
+
+	def setUp(self):
+		get_queue("events").clear()
+		self.integration = make_user("tf-integration@example.com", [TRACKFLOW_INTEGRATION])
+
+	def events(self, lead, visitor, order):
+		now = frappe.utils.now_datetime()
+		return [
+			{"event_id": f"call-{order}", "type": "touch", "time": aware(add_to_date(now, days=-3)).isoformat(),
+			 "lead": lead.name, "channel": "offline", "source": "sales call", "campaign": "Q4 show"},
+			{"event_id": f"pv-{order}", "type": "pageview", "time": aware(add_to_date(now, days=-2)).isoformat(),
+			 "visitor": visitor, "email": lead.email, "url": "https://shop.example.com/pricing"},
+			{"event_id": f"buy-{order}", "type": "conversion", "time": aware(add_to_date(now, hours=-1)).isoformat(),
+			 "email": lead.email, "conversion": {"type": "purchase", "value": 120, "currency": "EUR", "id": order}},
+			{"event_id": f"bad-{order}", "type": "touch", "time": "yesterday", "lead": lead.name},
+		]  # fmt: skip
+
+	def test_a_backend_batch_is_queued_stored_once_and_attributed(self):
+		lead = make_lead()
+		visitor, order = secrets.token_hex(16), secrets.token_hex(4)
+		frappe.set_user(self.integration)
+		answer = track_event(json.dumps(self.events(lead, visitor, order)))
+		self.assertEqual(answer["accepted"], 3)
+		self.assertEqual([(r["index"], r["event_id"]) for r in answer["rejected"]], [(3, f"bad-{order}")])
+		self.assertIn("ISO 8601", answer["rejected"][0]["error"])
+		self.assertFalse(frappe.db.exists("Conversion", {"order_id": order}))  # nothing written yet
+		track_event(self.events(lead, visitor, order))  # a resend
+		frappe.set_user("Administrator")
+		drain("events")
+		touch = frappe.get_all(
+			"Touchpoint", {"crm_lead": lead.name, "touch_type": "offline"}, ["channel", "source"]
+		)
+		self.assertEqual(touch, [{"channel": "offline", "source": "sales call"}])
+		self.assertEqual(
+			frappe.db.get_value("TrackFlow Visitor", visitor, ["crm_lead", "identity_verified"]),
+			(lead.name, 1),
+		)
+		self.assertEqual(
+			frappe.db.count("TrackFlow Event", {"visitor": visitor, "event_type": "pageview"}), 1
+		)
+		conversion = frappe.get_doc("Conversion", {"order_id": order})
+		self.assertEqual(
+			(conversion.reported_by, conversion.crm_lead, conversion.value), ("Server", lead.name, 120)
+		)
+		self.assertEqual(attribute_conversion(conversion.name), "attributed")
+		channels = set(frappe.get_all("Attribution Credit", {"conversion": conversion.name}, pluck="channel"))
+		self.assertIn("offline", channels)  # the sales call is part of the journey
+
+	def test_only_managers_and_integrations_may_send_and_integrations_nothing_else(self):
+		frappe.set_user(make_user("tf-seller@example.com", ["Sales User"]))
+		with self.assertRaises(frappe.PermissionError):
+			track_event("[]")
+		frappe.set_user(self.integration)
+		with self.assertRaises(frappe.ValidationError):
+			track_event("[]")  # allowed in, but an empty batch is refused
+		campaign = campaign_with_spend_as_admin()
+		with self.assertRaises(frappe.PermissionError):
+			get_campaign_stats(campaign)
+		with self.assertRaises(frappe.PermissionError):
+			preview_attribution("[]", "1")
+
+
+def campaign_with_spend_as_admin() -> str:
+	user = frappe.session.user
+	frappe.set_user("Administrator")
+	try:
+		return campaign_with_spend("1.00")
+	finally:
+		frappe.set_user(user)

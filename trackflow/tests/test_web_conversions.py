@@ -15,6 +15,7 @@ from trackflow.ledger import attribute_conversion
 from trackflow.queues import get_queue
 from trackflow.testing import TrackFlowTestCase
 from trackflow.trackflow.doctype.trackflow_site.test_trackflow_site import batch, event, make_site, post
+from trackflow.trackflow.report.report_data import channel_model_table, period_of
 
 
 class TestWebConversions(TrackFlowTestCase):
@@ -116,3 +117,24 @@ class TestWebConversions(TrackFlowTestCase):
 		self.assertTrue(
 			frappe.db.exists("Error Log", {"method": "TrackFlow: a page's conversion was set aside"})
 		)
+
+	def test_reports_include_browser_reported_revenue_unless_told_not_to(self):
+		self.send(self.purchase())
+		conversion = self.browser_conversion()
+		attribute_conversion(conversion.name)
+		included = channel_model_table(period_of({}), "purchase")
+		excluded = channel_model_table(period_of({"exclude_browser_reported": 1}), "purchase")
+		browser = {
+			model: Decimal(str(total or 0))
+			for model, total in frappe.db.sql(
+				"""SELECT `attribution_model`, SUM(`credited_value_company`) FROM `tabAttribution Credit`
+				WHERE `reported_by` = 'Browser' AND `conversion_type` = 'purchase' AND `converted_at` >= %s
+				GROUP BY `attribution_model`""",
+				period_of({}).start,
+			)
+		}
+		self.assertTrue(browser)
+		for model, (_credited, value) in included["totals"].items():
+			self.assertGreaterEqual(browser.get(model, Decimal(0)), Decimal("49.5"), model)
+			left = Decimal(str(excluded["totals"].get(model, (0, 0))[1]))
+			self.assertEqual(Decimal(str(value)) - left, browser.get(model, Decimal(0)), model)

@@ -8,24 +8,16 @@ from decimal import Decimal, InvalidOperation
 
 from trackflow.engine.attribution.types import MILESTONES, Conversion, Touchpoint
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.ingest import parse_time
 
 MAX_TOUCHES = 200
 TEXT_LIMIT = 140
 _TOUCH_KEYS = frozenset(("id", "channel", "time", "source", "medium", "campaign", "milestones"))
 
 
-def parse_time(value, what: str) -> datetime:
-	"""An ISO 8601 time (a naive one is UTC) or epoch seconds, as an aware datetime."""
-	if isinstance(value, bool):
-		raise ValidationError(f"{what}: a time is needed (ISO 8601 or epoch seconds)")
-	try:
-		if isinstance(value, int | float):
-			when = datetime.fromtimestamp(value, timezone.utc)
-		else:
-			when = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-	except (TypeError, ValueError, OverflowError, OSError):
-		raise ValidationError(f"{what}: {value!r} is not a time (ISO 8601 or epoch seconds)") from None
-	return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+def _time(value, what: str) -> datetime:
+	"""engine.ingest's reading of a time (ISO 8601, UTC if naive, or epoch seconds) as an aware datetime."""
+	return datetime.fromtimestamp(parse_time(value, what), timezone.utc)
 
 
 def parse_value(value, what: str = "value") -> Decimal:
@@ -80,7 +72,7 @@ def preview_input(
 		touches.append(
 			Touchpoint(
 				id=_text(raw.get("id"), f"{what} id") or f"t{number}",
-				timestamp=parse_time(raw.get("time"), f"{what} time"),
+				timestamp=_time(raw.get("time"), f"{what} time"),
 				channel=channel,
 				source=_text(raw.get("source"), f"{what} source"),
 				medium=_text(raw.get("medium"), f"{what} medium"),
@@ -90,7 +82,7 @@ def preview_input(
 		)
 	if len({t.id for t in touches}) != len(touches):
 		raise ValidationError("touchpoint ids must be distinct")
-	when = parse_time(occurred_at, "occurred_at") if occurred_at else max(t.timestamp for t in touches)
+	when = _time(occurred_at, "occurred_at") if occurred_at else max(t.timestamp for t in touches)
 	if now is not None and when > now:
 		raise ValidationError("occurred_at is in the future")
 	return Conversion("preview", when, parse_value(value), (currency or "USD").upper()), touches

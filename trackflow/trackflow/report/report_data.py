@@ -12,7 +12,7 @@ from decimal import Decimal
 import frappe
 from frappe import _
 from frappe.query_builder.functions import Count, Date, Sum
-from frappe.utils import add_days, get_datetime, getdate, nowdate
+from frappe.utils import add_days, cint, get_datetime, getdate, nowdate
 
 from trackflow.engine import rollup, stats
 from trackflow.engine.attribution.registry import get_model
@@ -32,6 +32,9 @@ class Period:
 
 	from_date: object
 	to_date: object
+	# The ledger's conversions the report counts: browser-reported ones (the embed script's, which anyone
+	# could send) are included unless the report's "Exclude browser-reported" filter is ticked.
+	browser_reported: bool = True
 
 	@property
 	def start(self) -> datetime:
@@ -49,7 +52,7 @@ def period_of(filters: dict | None) -> Period:
 	from_date = getdate(filters.get("from_date") or add_days(to_date, -(DEFAULT_DAYS - 1)))
 	if from_date > to_date:
 		frappe.throw(_("From Date must be on or before To Date"))
-	return Period(from_date, to_date)
+	return Period(from_date, to_date, not cint(filters.get("exclude_browser_reported")))
 
 
 def check_report_access() -> None:
@@ -83,6 +86,15 @@ def visible(query, doctype: str):
 	rule of trackflow.permissions (managers read every row)."""
 	criterion = row_criterion(doctype)
 	return query if criterion is None else query.where(criterion)
+
+
+def ledger(credit, period: Period | None):
+	"""The ledger rows a report may count: those the user may read (`visible`), without browser-reported
+	conversions when the period's filters exclude them."""
+	query = visible(frappe.qb.from_(credit), "Attribution Credit")
+	if period is not None and not period.browser_reported:
+		query = query.where(credit.reported_by.isnull() | (credit.reported_by != "Browser"))
+	return query
 
 
 def default_model(model: str | None = None) -> str:
@@ -300,7 +312,7 @@ def _ledger_counts(names: list[str], period: Period, model: str, by: str | None)
 	touchpoint's click."""
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		visible(frappe.qb.from_(credit), "Attribution Credit")
+		ledger(credit, period)
 		.select(
 			credit.conversion_type,
 			Count(credit.conversion).distinct().as_("conversions"),
@@ -386,7 +398,7 @@ def channel_model_table(
 	column = "campaign" if group_by == "campaign" else "channel"
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		visible(frappe.qb.from_(credit), "Attribution Credit")
+		ledger(credit, period)
 		.select(
 			credit[column].as_("key"),
 			credit.attribution_model,
@@ -461,7 +473,7 @@ def conversion_paths(
 	"""
 	credit = frappe.qb.DocType("Attribution Credit")
 	query = (
-		visible(frappe.qb.from_(credit), "Attribution Credit")
+		ledger(credit, period)
 		.select(credit.conversion, credit.touchpoint, credit.touched_at, credit.channel, credit.converted_at)
 		.distinct()
 		.where(credit.conversion_type == conversion_type)
@@ -570,7 +582,7 @@ def ab_results(period: Period, link: str | None = None, conversion_type: str = "
 	touch = frappe.qb.DocType("Touchpoint")
 	conversions = {
 		(r.tracked_link, r.variant): r.conversions
-		for r in visible(frappe.qb.from_(credit), "Attribution Credit")
+		for r in ledger(credit, period)
 		.join(touch)
 		.on(touch.name == credit.touchpoint)
 		.join(click)

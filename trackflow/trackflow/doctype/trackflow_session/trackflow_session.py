@@ -30,6 +30,7 @@ class TrackFlowSession(Document):
 			"direct",
 			"other",
 		]
+		campaign: DF.Link | None
 		click_event: DF.Link | None
 		click_ids: DF.SmallText | None
 		ended_at: DF.Datetime | None

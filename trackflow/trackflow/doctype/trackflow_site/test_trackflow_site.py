@@ -12,7 +12,7 @@ from trackflow.drain import drain
 from trackflow.engine.identity import sign
 from trackflow.queues import get_queue
 from trackflow.testing import TrackFlowTestCase, fake_request
-from trackflow.trackflow.doctype.tracked_link.test_tracked_link import make_link, visit
+from trackflow.trackflow.doctype.tracked_link.test_tracked_link import BROWSER, make_link, visit
 
 ORIGIN = "https://www.shop-example.com"
 
@@ -50,7 +50,8 @@ def event(type_: str, **fields) -> dict:
 
 
 def post(body: bytes, origin: str = ORIGIN, **headers):
-	fake_request("POST", "/api/method/trackflow.api.tracking.collect", body, {"Origin": origin, **headers})
+	headers = {"Origin": origin, "User-Agent": BROWSER, **headers}
+	fake_request("POST", "/api/method/trackflow.api.tracking.collect", body, headers)
 	try:
 		return collect()
 	finally:
@@ -181,3 +182,69 @@ class TestTrackFlowSite(TrackFlowTestCase):
 		self.assertEqual(
 			rows, [{"event_type": "ping", "visitor": None, "session": None, "url": f"{ORIGIN}/pricing"}]
 		)
+
+
+class TestCompleteJourneys(TrackFlowTestCase):
+	"""Every session is a touch (direct ones too), a session keeps its click's channel and campaign or
+	its UTM campaign's, page views and the first-touch channel are kept, and bots stay out."""
+
+	def setUp(self):
+		get_queue("collect").clear()
+		self.site = make_site()
+		self.visitor = secrets.token_hex(16)
+
+	def session(self, *events, start=None) -> str:
+		session = secrets.token_hex(16)
+		body = batch(self.site.site_key, self.visitor, session, start or event("session_start"), *events)
+		self.assertEqual(post(body).status_code, 204)
+		drain("collect")
+		return session
+
+	def test_a_direct_session_is_a_direct_touch_with_its_page_views(self):
+		session = self.session(event("pageview"), event("pageview", url=f"{ORIGIN}/pricing"))
+		touch = frappe.get_doc("Touchpoint", session)
+		self.assertEqual(
+			(touch.channel, touch.touch_type, touch.visitor), ("direct", "session", self.visitor)
+		)
+		self.assertEqual(frappe.db.get_value("TrackFlow Session", session, "page_views"), 2)
+		self.assertEqual(
+			frappe.db.get_value("TrackFlow Visitor", self.visitor, "first_touch_channel"), "direct"
+		)
+		# a later session from a newsletter does not change the first touch
+		self.session(start=event("session_start", utm={"source": "newsletter", "medium": "email"}))
+		self.assertEqual(
+			frappe.db.get_value("TrackFlow Visitor", self.visitor, "first_touch_channel"), "direct"
+		)
+
+	def test_a_session_tagged_with_a_campaigns_utm_belongs_to_it(self):
+		utm = f"spring{secrets.token_hex(3)}"
+		campaign = frappe.get_doc(
+			{"doctype": "Link Campaign", "campaign_name": f"Spring {utm}", "utm_campaign": utm}
+		).insert()
+		session = self.session(start=event("session_start", utm={"campaign": utm.upper()}))
+		self.assertEqual(frappe.db.get_value("Touchpoint", session, "link_campaign"), campaign.name)
+		self.assertEqual(frappe.db.get_value("TrackFlow Session", session, "campaign"), campaign.name)
+
+	def test_a_session_through_a_short_link_takes_the_clicks_channel_and_campaign(self):
+		campaign = frappe.get_doc(
+			{
+				"doctype": "Link Campaign",
+				"campaign_name": f"Clicks {secrets.token_hex(3)}",
+				"channel": "paid_social",
+			}
+		).insert()
+		link = make_link("https://www.shop-example.com/offer", campaign=campaign.name)
+		click_id = visit(link.short_code).headers["Location"].split("tf_click=")[1]
+		drain("clicks")
+		session = self.session(start=event("session_start", click_ids={"tf_click": click_id}))
+		self.assertEqual(
+			frappe.db.get_value("TrackFlow Session", session, ["channel", "campaign"]),
+			("paid_social", campaign.name),
+		)
+
+	def test_collect_drops_what_the_redirect_calls_a_bot(self):
+		session = secrets.token_hex(16)
+		body = batch(self.site.site_key, self.visitor, session, event("session_start"), event("pageview"))
+		headless = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36"
+		self.assertEqual(post(body, **{"User-Agent": headless}).status_code, 204)
+		self.assertEqual(get_queue("collect").backlog(), 0)

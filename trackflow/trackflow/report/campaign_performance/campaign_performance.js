@@ -65,6 +65,13 @@ frappe.query_reports["Campaign Performance"] = {
 			default: 0,
 			description: __("Expand each campaign into its tracked links and their A/B variants"),
 		},
+		{
+			fieldname: "exclude_browser_reported",
+			label: __("Exclude browser-reported"),
+			fieldtype: "Check",
+			default: 0,
+			description: __("Leave out conversions only the website's embed script reported (anyone can send one)"),
+		},
 	],
 	tree: true,
 	name_field: "row_id",

@@ -40,6 +40,13 @@ frappe.query_reports["Channel Attribution Comparison"] = {
 			options: ["Channel", "Campaign"],
 			default: "Channel",
 		},
+		{
+			fieldname: "exclude_browser_reported",
+			label: __("Exclude browser-reported"),
+			fieldtype: "Check",
+			default: 0,
+			description: __("Leave out conversions only the website's embed script reported (anyone can send one)"),
+		},
 	],
 	formatter(value, row, column, data, default_formatter) {
 		value = default_formatter(value, row, column, data);

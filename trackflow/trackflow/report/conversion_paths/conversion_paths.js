@@ -36,5 +36,12 @@ frappe.query_reports["Conversion Paths"] = {
 			fieldtype: "Int",
 			default: 20,
 		},
+		{
+			fieldname: "exclude_browser_reported",
+			label: __("Exclude browser-reported"),
+			fieldtype: "Check",
+			default: 0,
+			description: __("Leave out conversions only the website's embed script reported (anyone can send one)"),
+		},
 	],
 };

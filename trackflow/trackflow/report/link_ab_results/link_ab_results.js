@@ -30,5 +30,12 @@ frappe.query_reports["Link AB Results"] = {
 			options: ["lead_created", "deal_created", "deal_won", "signup", "purchase", "form_submit", "custom"],
 			default: "lead_created",
 		},
+		{
+			fieldname: "exclude_browser_reported",
+			label: __("Exclude browser-reported"),
+			fieldtype: "Check",
+			default: 0,
+			description: __("Leave out conversions only the website's embed script reported (anyone can send one)"),
+		},
 	],
 };
