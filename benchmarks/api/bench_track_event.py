@@ -24,10 +24,16 @@ def setup(n: int) -> tuple[dict, str, str]:
 	from trackflow.permissions import TRACKFLOW_INTEGRATION
 
 	site = frappe.get_doc(
-		{"doctype": "TrackFlow Site", "site_name": f"Bench {secrets.token_hex(3)}", "allowed_domains": "bench.example.com"}
+		{
+			"doctype": "TrackFlow Site",
+			"site_name": f"Bench {secrets.token_hex(3)}",
+			"allowed_domains": "bench.example.com",
+		}
 	).insert(ignore_permissions=True)
 	email = f"bench-integration-{secrets.token_hex(3)}@example.com"
-	user = frappe.get_doc({"doctype": "User", "email": email, "first_name": "Bench", "user_type": "System User"})
+	user = frappe.get_doc(
+		{"doctype": "User", "email": email, "first_name": "Bench", "user_type": "System User"}
+	)
 	user.insert(ignore_permissions=True)
 	user.add_roles(TRACKFLOW_INTEGRATION)
 	from frappe.core.doctype.user.user import generate_keys
@@ -47,7 +53,14 @@ def collect_body(site_key: str, i: int) -> bytes:
 			"visitor": secrets.token_hex(16),
 			"session": secrets.token_hex(16),
 			"sent_at": now,
-			"events": [{"type": "pageview", "id": secrets.token_hex(16), "ts": now, "url": f"https://bench.example.com/p{i}"}],
+			"events": [
+				{
+					"type": "pageview",
+					"id": secrets.token_hex(16),
+					"ts": now,
+					"url": f"https://bench.example.com/p{i}",
+				}
+			],
 		}
 	).encode()
 
@@ -76,8 +89,15 @@ def main():
 	host = {"Host": args.site}
 	collect_url = f"{args.base}/api/method/trackflow.api.tracking.collect"
 	track_url = f"{args.base}/api/method/trackflow.api.tracking.track_event"
-	browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
-	collect_headers = {**host, "Origin": "https://bench.example.com", "Content-Type": "text/plain", "User-Agent": browser}
+	browser = (
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+	)
+	collect_headers = {
+		**host,
+		"Origin": "https://bench.example.com",
+		"Content-Type": "text/plain",
+		"User-Agent": browser,
+	}
 	singles, batches = [], []
 	for _round in range(args.rounds):  # alternating, so both see the same moments of the machine
 		bodies = [collect_body(site["site_key"], i) for i in range(args.n)]
@@ -93,7 +113,9 @@ def main():
 		assert answer.status_code == 200 and answer.json()["message"]["accepted"] == args.n, answer.text
 	single, one = statistics.median(singles), statistics.median(batches)
 	print(f"{args.n} single collect calls: median {single:.3f} s ({', '.join(f'{s:.3f}' for s in singles)})")
-	print(f"one track_event of {args.n} events: median {one:.3f} s ({', '.join(f'{s:.3f}' for s in batches)})")
+	print(
+		f"one track_event of {args.n} events: median {one:.3f} s ({', '.join(f'{s:.3f}' for s in batches)})"
+	)
 	print(f"ratio {one / single:.3f}")
 	from trackflow.drain import drain
 
