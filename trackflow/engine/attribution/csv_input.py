@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import csv
+import gc
+import io
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TextIO
 
@@ -104,26 +109,127 @@ def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 
 def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[PathStats]:
 	"""Aggregated paths in ChannelAttribution's format: path;total_conversions;total_conversion_value;total_null
-	(path "a > b > c"; the value and null columns may be absent)."""
-	rows = []
+	(path "a > b > c"; the value and null columns may be absent).
+
+	Files of the plain shape (no quotes, one field per column on every row, numbers that parse) are read
+	column by column with str methods; anything else, including every bad row, goes through the csv
+	module row by row, which gives the same rows or names the file, row and field that is wrong."""
 	with open(path, newline="", encoding="utf-8-sig") as handle:
-		for number, row in _rows(handle, str(path), PATH_COLUMNS[:2], delimiter=delimiter):
-			where = f"{path}: row {number}"
-			channels = tuple(c.strip() for c in _required(row, "path", where).split(separator))
-			if not all(channels):
-				raise ValidationError(f"{where}: field path: empty channel in {row['path']!r}")
-			numbers = []
-			for field in ("total_conversions", "total_conversion_value", "total_null"):
-				text = row.get(field) or "0"
-				try:
-					number_value = Decimal(text)
-				except InvalidOperation:
-					raise ValidationError(f"{where}: field {field}: {text!r} is not a number")
-				if not number_value.is_finite() or number_value < 0:
-					raise ValidationError(f"{where}: field {field}: {text} is negative or not finite")
-				numbers.append(number_value)
-			conversions, value, nulls = numbers
-			rows.append(PathStats(channels, _plain(conversions), value, _plain(nulls)))
+		text = handle.read()
+	with gc_paused():
+		rows = _paths_plain(text, separator, delimiter)
+	if rows is None:
+		rows = _paths_csv(io.StringIO(text, newline=""), str(path), separator, delimiter)
+	return rows
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+	"""No cyclic garbage collection inside: building a million tuples and strings (none in a cycle)
+	would otherwise trigger collections that rescan every object made so far, doubling the time."""
+	enabled = gc.isenabled()
+	gc.disable()
+	try:
+		yield
+	finally:
+		if enabled:
+			gc.enable()
+
+
+ZERO = Decimal(0)
+
+
+class _ChannelNames(dict):
+	"""Raw channel text -> its stripped, interned name, filled on first sight (a file has few spellings)."""
+
+	def __missing__(self, raw: str) -> str:
+		name = self[raw] = sys.intern(raw.strip())
+		return name
+
+
+def _paths_plain(text: str, separator: str, delimiter: str) -> list[PathStats] | None:
+	"""The rows of a plain-shaped paths file, or None when the csv module must read it (see read_paths)."""
+	if len(delimiter) != 1 or delimiter in '\r\n"\0' or not separator:
+		return None
+	if "\r" in text:
+		text = text.replace("\r\n", "\n")
+	if '"' in text or "\r" in text or "\0" in text:
+		return None
+	header, _, body = text.partition("\n")
+	names = [name.strip() for name in header.split(delimiter)]
+	if not header or len(set(names)) != len(names) or not all(c in names for c in PATH_COLUMNS[:2]):
+		return None
+	lines = body.split("\n")
+	if "\n\n" in body or not lines[-1] or not lines[0]:
+		lines = list(filter(None, lines))  # the csv module skips empty lines
+	if not lines:
+		return []
+	width = len(names)
+	if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
+		return None
+	fields = delimiter.join(lines).split(delimiter)
+	columns = {name: fields[i::width] for i, name in enumerate(names)}
+	texts = columns["path"]
+	if separator != separator.strip():
+		texts = list(map(str.strip, texts))
+	channel = _ChannelNames()
+	paths = list(map(tuple, map(map, repeat(channel.__getitem__), map(str.split, texts, repeat(separator)))))
+	if "" in channel.values():
+		return None
+	conversions = _counts(columns["total_conversions"])
+	if "total_conversion_value" in columns:
+		values = _decimals(columns["total_conversion_value"])
+	else:
+		values = [ZERO] * len(lines)
+	nulls = _counts(columns["total_null"]) if "total_null" in columns else [0] * len(lines)
+	if conversions is None or values is None or nulls is None:
+		return None
+	return list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
+
+
+def _decimals(texts: list[str]) -> list[Decimal] | None:
+	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not."""
+	try:
+		numbers = list(map(Decimal, texts))
+	except InvalidOperation:
+		try:
+			numbers = [Decimal(t.strip() or "0") for t in texts]
+		except InvalidOperation:
+			return None
+	if not all(map(Decimal.is_finite, numbers)) or min(numbers) < 0:
+		return None
+	return numbers
+
+
+def _counts(texts: list[str]) -> list[float] | None:
+	"""Conversion or null counts of `texts` as _plain gives them (int when whole), or None if any is bad."""
+	try:
+		numbers = list(map(int, texts))
+	except ValueError:
+		decimals = _decimals(texts)
+		return None if decimals is None else list(map(_plain, decimals))
+	return numbers if min(numbers) >= 0 else None
+
+
+def _paths_csv(handle: TextIO, name: str, separator: str, delimiter: str) -> list[PathStats]:
+	rows = []
+	for number, row in _rows(handle, name, PATH_COLUMNS[:2], delimiter=delimiter):
+		where = f"{name}: row {number}"
+		channels = tuple(c.strip() for c in _required(row, "path", where).split(separator))
+		if not all(channels):
+			raise ValidationError(f"{where}: field path: empty channel in {row['path']!r}")
+		numbers = []
+		for field in ("total_conversions", "total_conversion_value", "total_null"):
+			text = row.get(field) or "0"
+			try:
+				number_value = Decimal(text)
+			except InvalidOperation:
+				raise ValidationError(f"{where}: field {field}: {text!r} is not a number")
+			if not number_value.is_finite() or number_value < 0:
+				raise ValidationError(f"{where}: field {field}: {text} is negative or not finite")
+			numbers.append(number_value)
+		conversions, value, nulls = numbers
+		rows.append(PathStats(channels, _plain(conversions), value, _plain(nulls)))
 	return rows
 
 
