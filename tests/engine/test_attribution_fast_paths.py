@@ -164,13 +164,29 @@ def _read_both(tmp_path, text, separator=">", delimiter=";", newline=""):
 			outcomes.append(("rows", reader(file, separator=separator, delimiter=delimiter)))
 		except ValidationError as error:
 			outcomes.append(("error", str(error)))
-	(kind, new), (old_kind, old) = outcomes
-	assert kind == old_kind, (new, old)
+	try:
+		outcomes.append(("rows", read_paths(file, separator, delimiter, converting_only=True)))
+	except ValidationError as error:
+		outcomes.append(("error", str(error)))
+	(kind, new), (old_kind, old), (converting_kind, converting) = outcomes
+	assert kind == old_kind == converting_kind, (new, old, converting)
 	if kind == "error":
-		assert new == old
+		assert new == old == converting
 	else:
 		_same_rows(new, old)
+		_same_converting_rows(converting, old)
 	return kind, new
+
+
+def _same_converting_rows(converting, rows):
+	"""converting_only leaves out rows without conversions or value; sums are the same to the digit."""
+	_same_rows(
+		[r for r in converting if r.conversions or r.value], [r for r in rows if r.conversions or r.value]
+	)
+	assert all(r in rows for r in converting)
+	for column, start in ((1, 0), (2, Decimal(0))):
+		total = sum((r[column] for r in rows), start)
+		assert str(sum((r[column] for r in converting), start)) == str(total)
 
 
 @st.composite
@@ -244,6 +260,13 @@ def test_read_paths_matches_the_csv_module_reader(tmp_path, text):
 		"path;total_conversions\nda > b;1;\n",
 		"path;total_conversions;total_conversion_value\na;1;1.5e-3\n",
 		"path;total_conversions;total_conversion_value\na;1;sNaN\n",
+		"path;total_conversions;total_null\nb;1;0\na >  > b;0;3\n",
+		"path;total_conversions;total_null\nb;1;0\n > a;0;3\n",
+		"path;total_conversions;total_null\nb;1;0\na >\t> b;0;3\n",
+		"path;total_conversions;total_null\nb;1;0\na > \u00e9 >\u2003;0;3\n",
+		"path;total_conversions;total_null\nb;1;0\na > b;0;\u00b2\n",
+		"path;total_conversions;total_null\nb;1;0\na > b;0;\u0663\n",
+		"path;total_conversions;total_conversion_value;total_null\nb;0;0;1\nc;0;0.00;2\nd;0;-0;1\ne;1;5;0\n",
 	],
 )
 def test_read_paths_matches_on_odd_files(tmp_path, text):
@@ -333,9 +356,14 @@ def test_cli_json_is_byte_identical_to_the_reference_pipeline(tmp_path, monkeypa
 	file = tmp_path / "paths.csv"
 	generate.write(generate.aggregate(20_000, 11), file)
 	argv = ["attribute", "--paths", str(file), "--format", "json"]
+	rule_based = [*argv]
+	for spec in PATH_SPECS:
+		rule_based += ["--model", spec]
 	for spec in (*PATH_SPECS, "markov:order=1", "markov:order=2", "shapley"):
 		argv += ["--model", spec]
 	new = _cli_json(argv)
-	monkeypatch.setattr(cli, "read_paths", reference_read_paths)
+	new_rule_based = _cli_json(rule_based)
+	monkeypatch.setattr(cli, "read_paths", lambda path, *args: reference_read_paths(path, *args[:2]))
 	monkeypatch.setattr(cli, "attribute_paths", reference_attribute_paths)
 	assert new == _cli_json(argv)
+	assert new_rule_based == _cli_json(rule_based)

@@ -82,7 +82,9 @@ def _with_lookback(spec: str, days: float) -> str:
 
 
 def run_paths(args: argparse.Namespace, specs: list[str]) -> dict[str, Any]:
-	paths = read_paths(args.paths, separator=args.separator, delimiter=args.delimiter)
+	# Rule-based models read only the rows with conversions or value: the others are checked, not kept.
+	converting_only = not any(get_model_def(parse_model_spec(s).name).data_driven for s in specs)
+	paths = read_paths(args.paths, args.separator, args.delimiter, converting_only)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
 	conversions = sum(p.conversions for p in paths)

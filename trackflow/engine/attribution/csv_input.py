@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from itertools import chain, repeat
+from itertools import compress, repeat
+from operator import itemgetter, not_
 from pathlib import Path
 from typing import TextIO
 
@@ -107,20 +108,36 @@ def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 	return [Journey(j, tuple(touches.get(j, ())), tuple(converted.get(j, ()))) for j in ids]
 
 
-def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[PathStats]:
+def read_paths(
+	path: Path, separator: str = ">", delimiter: str = ";", converting_only: bool = False
+) -> list[PathStats]:
 	"""Aggregated paths in ChannelAttribution's format: path;total_conversions;total_conversion_value;total_null
 	(path "a > b > c"; the value and null columns may be absent).
 
-	Files of the plain shape (no quotes, one field per column on every row, numbers that parse) are read
-	column by column with str methods; anything else, including every bad row, goes through the csv
-	module row by row, which gives the same rows or names the file, row and field that is wrong."""
+	With `converting_only`, rows without conversions or value (all a rule-based model reads) are checked
+	but left out, except the first row of each spelling of a zero value, so that summing the values
+	keeps their decimal places. Files of the plain shape (no quotes, one field per column on every row,
+	numbers that parse) are read column by column with str methods; anything else, including every bad
+	row, goes through the csv module row by row, which gives the same rows or names the file, row and
+	field that is wrong."""
 	with open(path, newline="", encoding="utf-8-sig") as handle:
 		text = handle.read()
 	with gc_paused():
-		rows = _paths_plain(text, separator, delimiter)
+		rows = _paths_plain(text, separator, delimiter, converting_only)
 	if rows is None:
 		rows = _paths_csv(io.StringIO(text, newline=""), str(path), separator, delimiter)
+		if converting_only:
+			values = list(map(itemgetter(2), rows))
+			rows = [rows[i] for i in _kept(list(map(itemgetter(1), rows)), values, list(map(str, values)))]
 	return rows
+
+
+def _kept(conversions: list, values: list, value_texts: list[str]) -> list[int]:
+	"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero value."""
+	keep = list(map(any, zip(conversions, values, strict=True)))
+	for spelling in set(compress(value_texts, map(not_, keep))):
+		keep[value_texts.index(spelling)] = True
+	return list(compress(range(len(keep)), keep))
 
 
 @contextmanager
@@ -147,7 +164,7 @@ class _ChannelNames(dict):
 		return name
 
 
-def _paths_plain(text: str, separator: str, delimiter: str) -> list[PathStats] | None:
+def _paths_plain(text: str, separator: str, delimiter: str, converting_only: bool) -> list[PathStats] | None:
 	"""The rows of a plain-shaped paths file, or None when the csv module must read it (see read_paths)."""
 	if len(delimiter) != 1 or delimiter in '\r\n"\0' or not separator:
 		return None
@@ -170,21 +187,49 @@ def _paths_plain(text: str, separator: str, delimiter: str) -> list[PathStats] |
 	fields = delimiter.join(lines).split(delimiter)
 	columns = {name: fields[i::width] for i, name in enumerate(names)}
 	texts = columns["path"]
+	conversions = _counts(columns["total_conversions"])
+	value_texts = columns.get("total_conversion_value")
+	values = [ZERO] * len(lines) if value_texts is None else _decimals(value_texts)
+	null_texts = columns.get("total_null")
+	if conversions is None or values is None:
+		return None
+	if filtered := converting_only and _no_empty_channel(texts, separator) and _whole_numbers(null_texts):
+		# Every row is valid: build only the rows kept.
+		kept = _kept(conversions, values, value_texts or ["0"] * len(lines))
+		texts, conversions, values = ([column[i] for i in kept] for column in (texts, conversions, values))
+		nulls = [0] * len(kept) if null_texts is None else [int(null_texts[i]) for i in kept]
+	else:
+		nulls = [0] * len(lines) if null_texts is None else _counts(null_texts)
+		if nulls is None:
+			return None
 	if separator != separator.strip():
 		texts = list(map(str.strip, texts))
 	channel = _ChannelNames()
 	paths = list(map(tuple, map(map, repeat(channel.__getitem__), map(str.split, texts, repeat(separator)))))
 	if "" in channel.values():
 		return None
-	conversions = _counts(columns["total_conversions"])
-	if "total_conversion_value" in columns:
-		values = _decimals(columns["total_conversion_value"])
-	else:
-		values = [ZERO] * len(lines)
-	nulls = _counts(columns["total_null"]) if "total_null" in columns else [0] * len(lines)
-	if conversions is None or values is None or nulls is None:
-		return None
-	return list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
+	rows = list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
+	if converting_only and not filtered:
+		rows = [rows[i] for i in _kept(conversions, values, value_texts or ["0"] * len(lines))]
+	return rows
+
+
+def _no_empty_channel(texts: list[str], separator: str) -> bool:
+	"""True when no path in `texts` has an empty (or blank) channel, checked on the joined text; False
+	also when the text is not simple enough to tell (non-ASCII, whitespace other than spaces)."""
+	if len(separator) != 1 or separator.isspace():
+		return False
+	joined = "\n" + "\n".join(texts) + "\n"
+	if not joined.isascii() or any(c in joined for c in "\t\x0b\x0c\x1c\x1d\x1e\x1f"):
+		return False
+	if " " in joined:
+		joined = joined.replace(" ", "")
+	return not any(empty in joined for empty in (separator * 2, "\n" + separator, separator + "\n", "\n\n"))
+
+
+def _whole_numbers(texts: list[str] | None) -> bool:
+	"""True when every text is a whole number int() reads (so a count that needs no checking)."""
+	return texts is None or ("" not in texts and "".join(texts).isdecimal())
 
 
 def _decimals(texts: list[str]) -> list[Decimal] | None:
