@@ -120,16 +120,19 @@ def read_paths(
 	numbers that parse) are read column by column with str methods; anything else, including every bad
 	row, goes through the csv module row by row, which gives the same rows or names the file, row and
 	field that is wrong."""
-	with open(path, newline="", encoding="utf-8-sig") as handle:
-		text = handle.read()
 	with gc_paused():
-		rows = _paths_plain(text, separator, delimiter, converting_only)
+		rows = _paths_plain(_text(path), separator, delimiter, converting_only)
 	if rows is None:
-		rows = _paths_csv(io.StringIO(text, newline=""), str(path), separator, delimiter)
+		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter)
 		if converting_only:
 			values = list(map(itemgetter(2), rows))
 			rows = [rows[i] for i in _kept(list(map(itemgetter(1), rows)), values, list(map(str, values)))]
 	return rows
+
+
+def _text(path: Path) -> str:
+	with open(path, newline="", encoding="utf-8-sig") as handle:
+		return handle.read()
 
 
 def _kept(conversions: list, values: list, value_texts: list[str]) -> list[int]:
@@ -173,33 +176,38 @@ def _paths_plain(text: str, separator: str, delimiter: str, converting_only: boo
 	if '"' in text or "\r" in text or "\0" in text:
 		return None
 	header, _, body = text.partition("\n")
+	del text  # the parts below are freed as soon as the next is built: peak memory, and time to map it
 	names = [name.strip() for name in header.split(delimiter)]
 	if not header or len(set(names)) != len(names) or not all(c in names for c in PATH_COLUMNS[:2]):
 		return None
 	lines = body.split("\n")
 	if "\n\n" in body or not lines[-1] or not lines[0]:
 		lines = list(filter(None, lines))  # the csv module skips empty lines
+	del body
 	if not lines:
 		return []
 	width = len(names)
 	if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
 		return None
+	count = len(lines)
 	fields = delimiter.join(lines).split(delimiter)
+	del lines
 	columns = {name: fields[i::width] for i, name in enumerate(names)}
+	del fields
 	texts = columns["path"]
 	conversions = _counts(columns["total_conversions"])
 	value_texts = columns.get("total_conversion_value")
-	values = [ZERO] * len(lines) if value_texts is None else _decimals(value_texts)
+	values = [ZERO] * count if value_texts is None else _decimals(value_texts)
 	null_texts = columns.get("total_null")
 	if conversions is None or values is None:
 		return None
 	if filtered := converting_only and _no_empty_channel(texts, separator) and _whole_numbers(null_texts):
 		# Every row is valid: build only the rows kept.
-		kept = _kept(conversions, values, value_texts or ["0"] * len(lines))
+		kept = _kept(conversions, values, value_texts or ["0"] * count)
 		texts, conversions, values = ([column[i] for i in kept] for column in (texts, conversions, values))
 		nulls = [0] * len(kept) if null_texts is None else [int(null_texts[i]) for i in kept]
 	else:
-		nulls = [0] * len(lines) if null_texts is None else _counts(null_texts)
+		nulls = [0] * count if null_texts is None else _counts(null_texts)
 		if nulls is None:
 			return None
 	if separator != separator.strip():
@@ -210,21 +218,32 @@ def _paths_plain(text: str, separator: str, delimiter: str, converting_only: boo
 		return None
 	rows = list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
 	if converting_only and not filtered:
-		rows = [rows[i] for i in _kept(conversions, values, value_texts or ["0"] * len(lines))]
+		rows = [rows[i] for i in _kept(conversions, values, value_texts or ["0"] * count)]
 	return rows
 
 
 def _no_empty_channel(texts: list[str], separator: str) -> bool:
-	"""True when no path in `texts` has an empty (or blank) channel, checked on the joined text; False
-	also when the text is not simple enough to tell (non-ASCII, whitespace other than spaces)."""
-	if len(separator) != 1 or separator.isspace():
+	"""True when no path in `texts` has an empty or blank channel, told from counts on the joined text
+	for the shapes "a > b" and "a>b" (single-character separator); False when it cannot tell."""
+	if len(separator) != 1 or separator.isspace() or "" in texts or " " in texts:
 		return False
-	joined = "\n" + "\n".join(texts) + "\n"
+	joined = "\n".join(texts)
 	if not joined.isascii() or any(c in joined for c in "\t\x0b\x0c\x1c\x1d\x1e\x1f"):
-		return False
-	if " " in joined:
-		joined = joined.replace(" ", "")
-	return not any(empty in joined for empty in (separator * 2, "\n" + separator, separator + "\n", "\n\n"))
+		return False  # whitespace other than spaces (or non-ASCII whitespace) could make a blank channel
+	separators = joined.count(separator)
+	spaced = f" {separator} "
+	if joined.count(spaced) == separators and "  " not in joined:
+		# Every separator has one space each side and no run of spaces: a blank channel would start
+		# or end a path.
+		bare = (f" {separator}", separator)
+		return not any(map(str.startswith, texts, repeat(bare))) and not any(
+			map(str.endswith, texts, repeat((f"{separator} ", separator)))
+		)
+	if " " not in joined:
+		return not any(empty in joined for empty in (separator * 2, "\n" + separator, separator + "\n")) and (
+			joined[0] != separator and joined[-1] != separator
+		)
+	return False
 
 
 def _whole_numbers(texts: list[str] | None) -> bool:
