@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from trackflow.engine import cli
 from trackflow.engine.attribution import attribute_paths, fit_markov, fit_shapley
-from trackflow.engine.attribution.aggregate import NEEDS_TIMESTAMPS, _path_weights
+from trackflow.engine.attribution.aggregate import NEEDS_TIMESTAMPS
 from trackflow.engine.attribution.csv_input import PATH_COLUMNS, read_paths
-from trackflow.engine.attribution.registry import get_model, parse_model_spec
-from trackflow.engine.attribution.types import PathStats
+from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
+from trackflow.engine.attribution.types import ModelSpec, PathStats
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import from_minor, to_minor
 
@@ -85,6 +85,48 @@ def _reference_round(exact, total_units, places):
 	return {c: from_minor(u, places) for c, u in floors.items()}
 
 
+def _reference_path_weights(
+	path: tuple[str, ...], spec: ModelSpec, channel_weights: dict[str, float] | None
+) -> list[float]:
+	n = len(path)
+	name, params = spec.name, spec.param_dict
+	if channel_weights is not None or (
+		name == "custom" and any(k.startswith(CHANNEL_PREFIX) for k in params)
+	):
+		weights_by_channel = channel_weights
+		if weights_by_channel is None:
+			weights_by_channel = {
+				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
+			}
+		counts: dict[str, int] = defaultdict(int)
+		for c in path:
+			counts[c] += 1
+		raw = [weights_by_channel.get(c, 0.0) / counts[c] for c in path]
+	elif name == "last_non_direct":
+		raw = [0.0] * n
+		index = next((i for i in range(n - 1, -1, -1) if path[i].lower() != "direct"), n - 1)
+		raw[index] = 1.0
+	elif name in ("position_based", "j_shaped", "inverse_j"):
+		if n <= 2:
+			raw = [1.0] * n
+		else:
+			middle = max((1.0 - params["first"] - params["last"]) / (n - 2), 0.0)
+			raw = [params["first"]] + [middle] * (n - 2) + [params["last"]]
+	elif name == "custom":
+		raw = [0.0] * n
+		raw[0] += params.get("first", 0.0)
+		raw[-1] += params.get("last", 0.0)
+		if n > 2:
+			for i in range(1, n - 1):
+				raw[i] += params.get("middle", 0.0) / (n - 2)
+		else:
+			raw[-1] += params.get("middle", 0.0)
+	else:
+		raise ValidationError(f"model {name} cannot run on aggregated paths")
+	total = sum(raw)
+	return [w / total for w in raw] if total > 0 else [1.0 / n] * n
+
+
 def reference_attribute_paths(paths, spec, fit=None, places=2):
 	spec = parse_model_spec(spec)
 	if spec.name in NEEDS_TIMESTAMPS:
@@ -131,7 +173,9 @@ def reference_attribute_paths(paths, spec, fit=None, places=2):
 				continue
 			cents = to_minor(value, places) if value else 0
 			total_units += cents
-			for channel, w in zip(path, _path_weights(tuple(path), spec, channel_weights), strict=True):
+			for channel, w in zip(
+				path, _reference_path_weights(tuple(path), spec, channel_weights), strict=True
+			):
 				conversions[channel] += converted * w
 				if cents:
 					exact[channel] += cents * Fraction(w)

@@ -21,7 +21,7 @@ from trackflow.engine.attribution import (
 	get_model_def,
 	parse_model_spec,
 )
-from trackflow.engine.attribution.csv_input import read_journeys, read_paths
+from trackflow.engine.attribution.csv_input import gc_paused, read_journeys, read_paths
 from trackflow.engine.errors import ValidationError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
 	parser = build_parser()
 	args = parser.parse_args(argv)
+	# The run builds millions of small objects and no reference cycles: cyclic garbage collection
+	# would only rescan them, again and again.
+	with gc_paused():
+		return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
 	try:
 		if args.command == "demo":
 			args = argparse.Namespace(

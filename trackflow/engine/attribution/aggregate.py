@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import eq, itemgetter
+from operator import eq, itemgetter, truediv
 from typing import Any
 
 from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
@@ -64,10 +64,14 @@ def _path_weights(
 			weights_by_channel = {
 				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
 			}
-		counts: dict[str, int] = defaultdict(int)
-		for c in path:
-			counts[c] += 1
-		raw = [weights_by_channel.get(c, 0.0) / counts[c] for c in path]
+		raw = list(map(weights_by_channel.get, path, repeat(0.0)))
+		if len(set(path)) == n:
+			raw = list(map(truediv, raw, repeat(1)))
+		else:
+			counts: dict[str, int] = defaultdict(int)
+			for c in path:
+				counts[c] += 1
+			raw = list(map(truediv, raw, map(counts.__getitem__, path)))
 	elif name == "last_non_direct":
 		raw = [0.0] * n
 		index = next((i for i in range(n - 1, -1, -1) if path[i].lower() != "direct"), n - 1)
@@ -90,7 +94,7 @@ def _path_weights(
 	else:
 		raise ValidationError(f"model {name} cannot run on aggregated paths")
 	total = sum(raw)
-	return [w / total for w in raw] if total > 0 else [1.0 / n] * n
+	return list(map(truediv, raw, repeat(total))) if total > 0 else [1.0 / n] * n
 
 
 def attribute_paths(
