@@ -147,9 +147,11 @@ def attribute_paths(
 		# the largest power of two.
 		by_scale: dict[tuple[str, int], int] = defaultdict(int)
 		for (path, converted, _value, _nulls), cents in zip(rows, minor, strict=True):
-			for channel, w in zip(path, _path_weights(tuple(path), spec, channel_weights), strict=True):
+			weights = _path_weights(tuple(path), spec, channel_weights)
+			for channel, w in zip(path, weights, strict=True):
 				conversions[channel] += converted * w
-				if cents:
+			if cents:
+				for channel, w in zip(path, weights, strict=True):
 					p, scale = w.as_integer_ratio()
 					by_scale[channel, scale] += cents * p
 		denominator = max((scale for _c, scale in by_scale), default=1)

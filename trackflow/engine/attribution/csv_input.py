@@ -181,7 +181,9 @@ def _paths_plain(text: str, separator: str, delimiter: str, converting_only: boo
 	if not header or len(set(names)) != len(names) or not all(c in names for c in PATH_COLUMNS[:2]):
 		return None
 	lines = body.split("\n")
-	if "\n\n" in body or not lines[-1] or not lines[0]:
+	if not lines[-1]:
+		lines.pop()  # the final newline
+	if lines and ("\n\n" in body or not lines[0] or not lines[-1]):
 		lines = list(filter(None, lines))  # the csv module skips empty lines
 	del body
 	if not lines:
