@@ -137,10 +137,10 @@ def _text(path: Path) -> str:
 
 def _kept(conversions: list, values: list, value_texts: list[str]) -> list[int]:
 	"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero value."""
-	keep = list(map(any, zip(conversions, values, strict=True)))
-	for spelling in set(compress(value_texts, map(not_, keep))):
-		keep[value_texts.index(spelling)] = True
-	return list(compress(range(len(keep)), keep))
+	rows = range(len(values))
+	kept = {*compress(rows, conversions), *compress(rows, values)}
+	kept.update(map(value_texts.index, set(compress(value_texts, map(not_, values)))))
+	return sorted(kept)
 
 
 @contextmanager
