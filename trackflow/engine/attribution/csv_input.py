@@ -254,17 +254,19 @@ def _whole_numbers(texts: list[str] | None) -> bool:
 
 
 def _decimals(texts: list[str]) -> list[Decimal] | None:
-	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not."""
+	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not. Each distinct text
+	is parsed once (most rows of a paths file have the same zero value)."""
+	distinct = dict.fromkeys(texts)
 	try:
-		numbers = list(map(Decimal, texts))
+		parsed = list(map(Decimal, distinct))
 	except InvalidOperation:
 		try:
-			numbers = [Decimal(t.strip() or "0") for t in texts]
+			parsed = [Decimal(t.strip() or "0") for t in distinct]
 		except InvalidOperation:
 			return None
-	if not all(map(Decimal.is_finite, numbers)) or min(numbers) < 0:
+	if not all(map(Decimal.is_finite, parsed)) or min(parsed) < 0:
 		return None
-	return numbers
+	return list(map(dict(zip(distinct, parsed, strict=True)).__getitem__, texts))
 
 
 def _counts(texts: list[str]) -> list[float] | None:
