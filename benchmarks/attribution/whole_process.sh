@@ -2,7 +2,8 @@
 # Whole-process comparison on the 1M-journey aggregate (seed 7): the trackflow-attribution CLI against a
 # Python script that imports ChannelAttribution and pandas, reads the same CSV with pandas, runs the model
 # and prints the result. hyperfine runs both commands of a case in one invocation; the cases are repeated
-# ROUNDS times, alternating, and the summary gives each command's median over all runs and the ratio.
+# ROUNDS times, alternating, and the summary gives the median of the rounds' ratios and each command's
+# median over all runs; the load average at each round's start and end goes to load.log.
 #
 #   benchmarks/attribution/whole_process.sh            # ROUNDS=3 RUNS=5
 #   ROUNDS=5 TOUCHPOINTS=1 benchmarks/attribution/whole_process.sh
@@ -121,7 +122,8 @@ if [ "${TOUCHPOINTS:-0}" = 1 ]; then
 fi
 
 "$TF_VENV/bin/python" - "$OUT" <<'PY'
-"""Median of every run of each command over the rounds, and the ratio TrackFlow / ChannelAttribution."""
+"""Per case: the median over the rounds of TrackFlow's median / ChannelAttribution's median in the same
+hyperfine invocation (so both saw the same load), and each command's median over all runs."""
 import json
 import statistics
 import sys
@@ -139,8 +141,9 @@ for case in ("markov", "heuristics"):
 		ratios.append(medians["trackflow"] / medians["channelattribution"])
 	tf, ca = (statistics.median(times[k]) for k in ("trackflow", "channelattribution"))
 	print(
-		f"{case}: trackflow median {tf:.3f} s, ChannelAttribution median {ca:.3f} s, ratio {tf / ca:.2f}x"
-		f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)}; {len(times['trackflow'])} runs each)"
+		f"{case}: ratio {statistics.median(ratios):.2f}x (median of the rounds' ratios of medians:"
+		f" {', '.join(f'{r:.2f}' for r in ratios)}); over all {len(times['trackflow'])} runs each"
+		f" trackflow median {tf:.3f} s, ChannelAttribution median {ca:.3f} s"
 	)
 for file in sorted(out.glob("touchpoints_*.json")):
 	medians = {r["command"]: r["median"] for r in json.loads(file.read_text())["results"]}
