@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,11 @@ def run_paths(args: argparse.Namespace, specs: list[str]) -> dict[str, Any]:
 	paths = read_paths(args.paths, args.separator, args.delimiter, converting_only)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
-	conversions = sum(p.conversions for p in paths)
+	conversions = sum(map(itemgetter(1), paths))
 	out: dict[str, Any] = {
 		"engine_version": ENGINE_VERSION,
 		"conversions": conversions,
-		"value": str(sum((p.value for p in paths), Decimal(0))),
+		"value": str(sum(map(itemgetter(2), paths), Decimal(0))),
 		"models": {},
 	}
 	fits = {}
