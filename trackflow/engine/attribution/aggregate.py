@@ -52,18 +52,10 @@ def _minor_units(values: list[Any], places: int) -> list[int]:
 
 
 def _path_weights(
-	path: tuple[str, ...], spec: ModelSpec, channel_weights: dict[str, float] | None
+	path: tuple[str, ...], name: str, params: dict[str, Any], weights_by_channel: dict[str, float] | None
 ) -> list[float]:
 	n = len(path)
-	name, params = spec.name, spec.param_dict
-	if channel_weights is not None or (
-		name == "custom" and any(k.startswith(CHANNEL_PREFIX) for k in params)
-	):
-		weights_by_channel = channel_weights
-		if weights_by_channel is None:
-			weights_by_channel = {
-				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
-			}
+	if weights_by_channel is not None:
 		raw = list(map(weights_by_channel.get, path, repeat(0.0)))
 		if len(set(path)) == n:
 			raw = list(map(truediv, raw, repeat(1)))
@@ -146,8 +138,14 @@ def attribute_paths(
 		# A float weight is exactly p / 2**k: sum cents * p per (channel, 2**k), then bring every sum to
 		# the largest power of two.
 		by_scale: dict[tuple[str, int], int] = defaultdict(int)
+		params = spec.param_dict
+		weights_by_channel = channel_weights
+		if weights_by_channel is None and spec.name == "custom":
+			weights_by_channel = {
+				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
+			} or None
 		for (path, converted, _value, _nulls), cents in zip(rows, minor, strict=True):
-			weights = _path_weights(tuple(path), spec, channel_weights)
+			weights = _path_weights(tuple(path), spec.name, params, weights_by_channel)
 			for channel, w in zip(path, weights, strict=True):
 				conversions[channel] += converted * w
 			if cents:
