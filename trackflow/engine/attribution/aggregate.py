@@ -135,8 +135,9 @@ def attribute_paths(
 		for (channel, n), units in by_length.items():
 			numerators[channel] += units * (denominator // n)
 	else:
-		# A float weight is exactly p / 2**k: sum cents * p per (channel, 2**k), then bring every sum to
-		# the largest power of two.
+		# A float weight is exactly p / 2**k: sum the cents per (channel, weight), then units * p per
+		# (channel, 2**k), then bring every sum to the largest power of two.
+		by_weight: dict[str, dict[float, int]] = defaultdict(dict)
 		by_scale: dict[tuple[str, int], int] = defaultdict(int)
 		params = spec.param_dict
 		weights_by_channel = channel_weights
@@ -150,8 +151,12 @@ def attribute_paths(
 				conversions[channel] += converted * w
 			if cents:
 				for channel, w in zip(path, weights, strict=True):
-					p, scale = w.as_integer_ratio()
-					by_scale[channel, scale] += cents * p
+					units_by_weight = by_weight[channel]
+					units_by_weight[w] = units_by_weight.get(w, 0) + cents
+		for channel, units_by_weight in by_weight.items():
+			for w, units in units_by_weight.items():
+				p, scale = w.as_integer_ratio()
+				by_scale[channel, scale] += units * p
 		denominator = max((scale for _c, scale in by_scale), default=1)
 		for (channel, scale), units in by_scale.items():
 			numerators[channel] += units * (denominator // scale)
