@@ -3,6 +3,7 @@
 12 channels with skewed popularity, path length geometric with mean 4 capped at 30, ~4 % converting
 (the chance rises with a few "strong" channels so data-driven models have something to find).
 Usage: python benchmarks/attribution/generate.py [--journeys 1000000] [--seed 7] [--out FILE]
+       python benchmarks/attribution/generate.py --touches 1000000   (TP.csv/CV.csv for --touchpoints)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import random
 import sys
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 CHANNELS = (
@@ -81,12 +83,55 @@ def dataset(n: int, seed: int = 7) -> Path:
 	return out
 
 
+def write_touchpoints(touches: int, seed: int, tp_out: Path, cv_out: Path) -> tuple[int, int]:
+	"""The same synthetic journeys as TP.csv/CV.csv rows for `--touchpoints/--conversions`, until `touches`
+	touchpoints are written (one touch an hour from the journey's start; conversions an hour after the
+	last touch). Returns (journeys, conversions)."""
+	tp_out.parent.mkdir(parents=True, exist_ok=True)
+	start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+	written = journeys_written = conversions = 0
+	with tp_out.open("w") as tp, cv_out.open("w") as cv:
+		tp.write("journey_id,timestamp,channel\n")
+		cv.write("journey_id,timestamp,value\n")
+		for number, (path, converted, cents) in enumerate(journeys(touches, seed)):
+			path = path[: touches - written]
+			journey = f"j{number:07d}"
+			first = start + timedelta(minutes=number % 500_000)
+			for hour, channel in enumerate(path):
+				tp.write(f"{journey},{(first + timedelta(hours=hour)).isoformat()},{channel}\n")
+			written += len(path)
+			journeys_written += 1
+			if converted:
+				at = first + timedelta(hours=len(path))
+				cv.write(f"{journey},{at.isoformat()},{cents // 100}.{cents % 100:02d}\n")
+				conversions += 1
+			if written >= touches:
+				break
+	return journeys_written, conversions
+
+
+def touchpoint_dataset(touches: int, seed: int = 7) -> tuple[Path, Path]:
+	"""TP.csv and CV.csv paths for `touches` touchpoints, generated once under benchmarks/data/."""
+	tp_out = DATA / f"attribution_touchpoints_{touches}_{seed}.csv"
+	cv_out = DATA / f"attribution_conversions_{touches}_{seed}.csv"
+	if not tp_out.exists() or not cv_out.exists():
+		write_touchpoints(touches, seed, tp_out, cv_out)
+	return tp_out, cv_out
+
+
 def main(argv: list[str] | None = None) -> int:
 	parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 	parser.add_argument("--journeys", type=int, default=1_000_000)
 	parser.add_argument("--seed", type=int, default=7)
 	parser.add_argument("--out", type=Path)
+	parser.add_argument(
+		"--touches", type=int, help="write TP.csv/CV.csv with this many touchpoints instead of paths"
+	)
 	args = parser.parse_args(argv)
+	if args.touches:
+		tp_out, cv_out = touchpoint_dataset(args.touches, args.seed)
+		print(f"{tp_out}, {cv_out}: {args.touches} touchpoints")
+		return 0
 	rows = aggregate(args.journeys, args.seed)
 	out = args.out or DATA / f"attribution_paths_{args.journeys}_{args.seed}.csv"
 	write(rows, out)

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from trackflow.engine.attribution.csv_input import (
 	MAX_VALUE_TEXT,
 	PATH_COLUMNS,
 	check_text_file,
+	gc_paused,
 	read_journeys,
 	read_paths,
 	reading,
@@ -162,7 +164,9 @@ def _with_lookback(spec: str, days: float) -> str:
 DELIMITER_NAMES = {",": ",", ";": "';'", "\t": "$'\\t'", "|": "'|'"}
 
 
-def _read_path_file(path: Path, separator: str, delimiter: str) -> list[PathStats]:
+def _read_path_file(
+	path: Path, separator: str, delimiter: str, converting_only: bool = False
+) -> list[PathStats]:
 	if len(delimiter) != 1:
 		raise ValidationError(f"--delimiter must be one character, got {delimiter!r}")
 	if not separator.strip():
@@ -176,7 +180,7 @@ def _read_path_file(path: Path, separator: str, delimiter: str) -> list[PathStat
 					f" the header is {other!r}-separated; use --delimiter {shown}"
 				)
 	with reading(path):
-		paths = read_paths(path, separator=separator, delimiter=delimiter)
+		paths = read_paths(path, separator, delimiter, converting_only)
 	for row in paths:
 		name = " > ".join(row.path)
 		name = name if len(name) <= 60 else name[:57] + "..."
@@ -198,7 +202,9 @@ def _read_path_file(path: Path, separator: str, delimiter: str) -> list[PathStat
 
 
 def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) -> dict[str, Any]:
-	paths = _read_path_file(args.paths, args.separator, args.delimiter)
+	# Rule-based models read only the rows with conversions or value: the others are checked, not kept.
+	converting_only = not any(get_model_def(parse_model_spec(s).name).data_driven for s in specs)
+	paths = _read_path_file(args.paths, args.separator, args.delimiter, converting_only)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
 	conversions = sum(p.conversions for p in paths)
@@ -467,7 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 	stderr and exit code 2, never a traceback."""
 	args = build_parser().parse_args(argv)
 	try:
-		_run(args)
+		# The run builds millions of small objects and no reference cycles: cyclic garbage collection
+		# would only rescan them, again and again.
+		with gc_paused():
+			_run(args)
 	except ValidationError as error:
 		return _fail(str(error))
 	except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does

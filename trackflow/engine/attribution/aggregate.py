@@ -1,16 +1,19 @@
 """Models applied to aggregated paths (ChannelAttribution's input): per-channel conversions and value.
 
 With aggregated input the single conversions are unknown, so values are exact rational shares of each
-path's total value, summed per channel and rounded once: largest remainder over the channels (ties to
-the channel first in name order), so the channel values sum exactly to the total value.
+path's total value (integer minor units over a common denominator), summed per channel and rounded once:
+largest remainder over the channels (ties to the channel first in name order), so the channel values sum
+exactly to the total value.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from fractions import Fraction
+from itertools import compress, repeat
+from operator import eq, itemgetter, truediv
 from typing import Any
 
 from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
@@ -22,32 +25,45 @@ NEEDS_TIMESTAMPS = ("time_decay", "w_shaped", "full_path")
 ChannelTotals = dict[str, tuple[float, Decimal]]
 
 
-def _round_channels(exact: dict[str, Fraction], total_units: int, places: int) -> dict[str, Decimal]:
-	floors = {c: v.numerator // v.denominator for c, v in exact.items()}
+def _round_channels(
+	numerators: dict[str, int], denominator: int, total_units: int, places: int
+) -> dict[str, Decimal]:
+	"""Channel values numerators[c] / denominator minor units, rounded by largest remainder (ties to the
+	channel first in name order) so they sum to total_units."""
+	floors = {c: n // denominator for c, n in numerators.items()}
 	leftover = total_units - sum(floors.values())
-	order = sorted(exact, key=lambda c: (-(exact[c] - floors[c]), c))
+	order = sorted(numerators, key=lambda c: (floors[c] * denominator - numerators[c], c))
 	for c in order[: max(leftover, 0)]:
 		floors[c] += 1
 	return {c: from_minor(u, places) for c, u in floors.items()}
 
 
+def _minor_units(values: list[Any], places: int) -> list[int]:
+	"""Each value (Decimal, or a false 0) in integer minor units; the first value that is not a finite
+	Decimal within `places` decimals raises as `to_minor` does."""
+	try:
+		if all(map(Decimal.is_finite, values)):
+			scaled = list(map(Decimal.scaleb, values, repeat(places)))
+			if all(map(eq, scaled, map(Decimal.to_integral_value, scaled))):
+				return list(map(int, scaled))
+	except TypeError:
+		pass
+	return [to_minor(value, places) if value else 0 for value in values]
+
+
 def _path_weights(
-	path: tuple[str, ...], spec: ModelSpec, channel_weights: dict[str, float] | None
+	path: tuple[str, ...], name: str, params: dict[str, Any], weights_by_channel: dict[str, float] | None
 ) -> list[float]:
 	n = len(path)
-	name, params = spec.name, spec.param_dict
-	if channel_weights is not None or (
-		name == "custom" and any(k.startswith(CHANNEL_PREFIX) for k in params)
-	):
-		weights_by_channel = channel_weights
-		if weights_by_channel is None:
-			weights_by_channel = {
-				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
-			}
-		counts: dict[str, int] = defaultdict(int)
-		for c in path:
-			counts[c] += 1
-		raw = [weights_by_channel.get(c, 0.0) / counts[c] for c in path]
+	if weights_by_channel is not None:
+		raw = list(map(weights_by_channel.get, path, repeat(0.0)))
+		if len(set(path)) == n:
+			raw = list(map(truediv, raw, repeat(1)))
+		else:
+			counts: dict[str, int] = defaultdict(int)
+			for c in path:
+				counts[c] += 1
+			raw = list(map(truediv, raw, map(counts.__getitem__, path)))
 	elif name == "last_non_direct":
 		raw = [0.0] * n
 		index = next((i for i in range(n - 1, -1, -1) if path[i].lower() != "direct"), n - 1)
@@ -70,7 +86,7 @@ def _path_weights(
 	else:
 		raise ValidationError(f"model {name} cannot run on aggregated paths")
 	total = sum(raw)
-	return [w / total for w in raw] if total > 0 else [1.0 / n] * n
+	return list(map(truediv, raw, repeat(total))) if total > 0 else [1.0 / n] * n
 
 
 def attribute_paths(
@@ -93,18 +109,18 @@ def attribute_paths(
 		if not fit.sufficient:
 			return {}
 		channel_weights = fit.channel_weights
+	# Only rows with conversions or value count; their values in integer minor units.
+	paths = paths if isinstance(paths, list) else list(paths)
+	rows = list(compress(paths, map(any, map(itemgetter(1, 2), paths))))
+	minor = _minor_units(list(map(itemgetter(2), rows)), places)
+	total_units = sum(minor)
 	conversions: dict[str, float] = defaultdict(float)
-	total_units = 0
+	# Each channel's exact value is numerators[c] / denominator minor units (integers, no Fraction).
+	numerators: dict[str, int] = defaultdict(int)
 	if spec.name in ("first_touch", "last_touch", "linear"):
-		# Fast exact paths: integer minor units, one denominator per path length for linear.
-		units: dict[str, int] = defaultdict(int)
 		by_length: dict[tuple[str, int], int] = defaultdict(int)
 		pick = 0 if spec.name == "first_touch" else -1
-		for path, converted, value, _nulls in paths:
-			if not converted and not value:
-				continue
-			cents = to_minor(value, places) if value else 0
-			total_units += cents
+		for (path, converted, _value, _nulls), cents in zip(rows, minor, strict=True):
 			if spec.name == "linear":
 				n = len(path)
 				share = converted / n
@@ -114,24 +130,35 @@ def attribute_paths(
 			else:
 				channel = path[pick]
 				conversions[channel] += converted
-				units[channel] += cents
-		exact: dict[str, Fraction] = defaultdict(Fraction)
-		for channel, u in units.items():
-			exact[channel] += u
-		for (channel, n), u in by_length.items():
-			exact[channel] += Fraction(u, n)
+				numerators[channel] += cents
+		denominator = math.lcm(*{n for _c, n in by_length}) if by_length else 1
+		for (channel, n), units in by_length.items():
+			numerators[channel] += units * (denominator // n)
 	else:
-		exact = defaultdict(Fraction)
-		for path, converted, value, _nulls in paths:
-			if not converted and not value:
-				continue
-			cents = to_minor(value, places) if value else 0
-			total_units += cents
-			for channel, w in zip(path, _path_weights(tuple(path), spec, channel_weights), strict=True):
+		# A float weight is exactly p / 2**k: sum the cents per (channel, weight), then units * p per
+		# (channel, 2**k), then bring every sum to the largest power of two.
+		by_weight: dict[str, dict[float, int]] = defaultdict(dict)
+		by_scale: dict[tuple[str, int], int] = defaultdict(int)
+		params = spec.param_dict
+		weights_by_channel = channel_weights
+		if weights_by_channel is None and spec.name == "custom":
+			weights_by_channel = {
+				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
+			} or None
+		for (path, converted, _value, _nulls), cents in zip(rows, minor, strict=True):
+			weights = _path_weights(tuple(path), spec.name, params, weights_by_channel)
+			for channel, w in zip(path, weights, strict=True):
 				conversions[channel] += converted * w
-				if cents:
-					exact[channel] += cents * Fraction(w)
-	for channel in conversions:
-		exact.setdefault(channel, Fraction(0))
-	values = _round_channels(dict(exact), total_units, places)
+			if cents:
+				for channel, w in zip(path, weights, strict=True):
+					units_by_weight = by_weight[channel]
+					units_by_weight[w] = units_by_weight.get(w, 0) + cents
+		for channel, units_by_weight in by_weight.items():
+			for w, units in units_by_weight.items():
+				p, scale = w.as_integer_ratio()
+				by_scale[channel, scale] += units * p
+		denominator = max((scale for _c, scale in by_scale), default=1)
+		for (channel, scale), units in by_scale.items():
+			numerators[channel] += units * (denominator // scale)
+	values = _round_channels({c: numerators[c] for c in conversions}, denominator, total_units, places)
 	return {c: (conversions[c], values[c]) for c in sorted(conversions)}

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
+import io
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from itertools import compress, repeat
+from operator import itemgetter, not_
 from pathlib import Path
 from typing import TextIO
 
@@ -241,28 +246,196 @@ def _separator_hint(path: Path, header: str, columns: tuple[str, ...]) -> None:
 		)
 
 
-def read_paths(path: Path, separator: str = ">", delimiter: str = ";") -> list[PathStats]:
+def read_paths(
+	path: Path, separator: str = ">", delimiter: str = ";", converting_only: bool = False
+) -> list[PathStats]:
 	"""Aggregated paths in ChannelAttribution's format: path;total_conversions;total_conversion_value;total_null
-	(path "a > b > c"; the value and null columns may be absent)."""
-	rows = []
+	(path "a > b > c"; the value and null columns may be absent).
+
+	With `converting_only`, rows without conversions or value (all a rule-based model reads) are checked
+	but left out, except the first row of each spelling of a zero value, so that summing the values
+	keeps their decimal places. Files of the plain shape (no quotes, one field per column on every row,
+	numbers that parse) are read column by column with str methods; anything else, including every bad
+	row, goes through the csv module row by row, which gives the same rows or names the file, row and
+	field that is wrong."""
+	with gc_paused():
+		rows = _paths_plain(_text(path), separator, delimiter, converting_only)
+	if rows is None:
+		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter)
+		if converting_only:
+			values = list(map(itemgetter(2), rows))
+			rows = [rows[i] for i in _kept(list(map(itemgetter(1), rows)), values, list(map(str, values)))]
+	return rows
+
+
+def _text(path: Path) -> str:
 	with open(path, newline="", encoding="utf-8-sig") as handle:
-		for number, row in _rows(handle, str(path), PATH_COLUMNS[:2], delimiter=delimiter):
-			where = f"{path}: row {number}"
-			channels = tuple(c.strip() for c in _required(row, "path", where).split(separator))
-			if not all(channels):
-				raise ValidationError(f"{where}: field path: empty channel in {row['path']!r}")
-			numbers = []
-			for field in ("total_conversions", "total_conversion_value", "total_null"):
-				text = row.get(field) or "0"
-				try:
-					number_value = Decimal(text)
-				except InvalidOperation:
-					raise ValidationError(f"{where}: field {field}: {text!r} is not a number")
-				if not number_value.is_finite() or number_value < 0:
-					raise ValidationError(f"{where}: field {field}: {text} is negative or not finite")
-				numbers.append(number_value)
-			conversions, value, nulls = numbers
-			rows.append(PathStats(channels, _plain(conversions), value, _plain(nulls)))
+		return handle.read()
+
+
+def _kept(conversions: list, values: list, value_texts: list[str]) -> list[int]:
+	"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero value."""
+	rows = range(len(values))
+	kept = {*compress(rows, conversions), *compress(rows, values)}
+	kept.update(map(value_texts.index, set(compress(value_texts, map(not_, values)))))
+	return sorted(kept)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+	"""No cyclic garbage collection inside: building a million tuples and strings (none in a cycle)
+	would otherwise trigger collections that rescan every object made so far, doubling the time."""
+	enabled = gc.isenabled()
+	gc.disable()
+	try:
+		yield
+	finally:
+		if enabled:
+			gc.enable()
+
+
+ZERO = Decimal(0)
+
+
+class _ChannelNames(dict):
+	"""Raw channel text -> its stripped, interned name, filled on first sight (a file has few spellings)."""
+
+	def __missing__(self, raw: str) -> str:
+		name = self[raw] = sys.intern(raw.strip())
+		return name
+
+
+def _paths_plain(text: str, separator: str, delimiter: str, converting_only: bool) -> list[PathStats] | None:
+	"""The rows of a plain-shaped paths file, or None when the csv module must read it (see read_paths)."""
+	if len(delimiter) != 1 or delimiter in '\r\n"\0' or not separator:
+		return None
+	if "\r" in text:
+		text = text.replace("\r\n", "\n")
+	if '"' in text or "\r" in text or "\0" in text:
+		return None
+	header, _, body = text.partition("\n")
+	del text  # the parts below are freed as soon as the next is built: peak memory, and time to map it
+	names = [name.strip() for name in header.split(delimiter)]
+	if not header or len(set(names)) != len(names) or not all(c in names for c in PATH_COLUMNS[:2]):
+		return None
+	lines = body.split("\n")
+	if not lines[-1]:
+		lines.pop()  # the final newline
+	if lines and ("\n\n" in body or not lines[0] or not lines[-1]):
+		lines = list(filter(None, lines))  # the csv module skips empty lines
+	del body
+	if not lines:
+		return []
+	width = len(names)
+	if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
+		return None
+	count = len(lines)
+	fields = delimiter.join(lines).split(delimiter)
+	del lines
+	columns = {name: fields[i::width] for i, name in enumerate(names)}
+	del fields
+	texts = columns["path"]
+	conversions = _counts(columns["total_conversions"])
+	value_texts = columns.get("total_conversion_value")
+	values = [ZERO] * count if value_texts is None else _decimals(value_texts)
+	null_texts = columns.get("total_null")
+	if conversions is None or values is None:
+		return None
+	if filtered := converting_only and _no_empty_channel(texts, separator) and _whole_numbers(null_texts):
+		# Every row is valid: build only the rows kept.
+		kept = _kept(conversions, values, value_texts or ["0"] * count)
+		texts, conversions, values = ([column[i] for i in kept] for column in (texts, conversions, values))
+		nulls = [0] * len(kept) if null_texts is None else [int(null_texts[i]) for i in kept]
+	else:
+		nulls = [0] * count if null_texts is None else _counts(null_texts)
+		if nulls is None:
+			return None
+	if separator != separator.strip():
+		texts = list(map(str.strip, texts))
+	channel = _ChannelNames()
+	paths = list(map(tuple, map(map, repeat(channel.__getitem__), map(str.split, texts, repeat(separator)))))
+	if "" in channel.values():
+		return None
+	rows = list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
+	if converting_only and not filtered:
+		rows = [rows[i] for i in _kept(conversions, values, value_texts or ["0"] * count)]
+	return rows
+
+
+def _no_empty_channel(texts: list[str], separator: str) -> bool:
+	"""True when no path in `texts` has an empty or blank channel, told from counts on the joined text
+	for the shapes "a > b" and "a>b" (single-character separator); False when it cannot tell."""
+	if len(separator) != 1 or separator.isspace() or "" in texts or " " in texts:
+		return False
+	joined = "\n".join(texts)
+	if not joined.isascii() or any(c in joined for c in "\t\x0b\x0c\x1c\x1d\x1e\x1f"):
+		return False  # whitespace other than spaces (or non-ASCII whitespace) could make a blank channel
+	separators = joined.count(separator)
+	spaced = f" {separator} "
+	if joined.count(spaced) == separators and "  " not in joined:
+		# Every separator has one space each side and no run of spaces: a blank channel would start
+		# or end a path.
+		bare = (f" {separator}", separator)
+		return not any(map(str.startswith, texts, repeat(bare))) and not any(
+			map(str.endswith, texts, repeat((f"{separator} ", separator)))
+		)
+	if " " not in joined:
+		return not any(empty in joined for empty in (separator * 2, "\n" + separator, separator + "\n")) and (
+			joined[0] != separator and joined[-1] != separator
+		)
+	return False
+
+
+def _whole_numbers(texts: list[str] | None) -> bool:
+	"""True when every text is a whole number int() reads (so a count that needs no checking)."""
+	return texts is None or ("" not in texts and "".join(texts).isdecimal())
+
+
+def _decimals(texts: list[str]) -> list[Decimal] | None:
+	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not. Each distinct text
+	is parsed once (most rows of a paths file have the same zero value)."""
+	distinct = dict.fromkeys(texts)
+	try:
+		parsed = list(map(Decimal, distinct))
+	except InvalidOperation:
+		try:
+			parsed = [Decimal(t.strip() or "0") for t in distinct]
+		except InvalidOperation:
+			return None
+	if not all(map(Decimal.is_finite, parsed)) or min(parsed) < 0:
+		return None
+	return list(map(dict(zip(distinct, parsed, strict=True)).__getitem__, texts))
+
+
+def _counts(texts: list[str]) -> list[float] | None:
+	"""Conversion or null counts of `texts` as _plain gives them (int when whole), or None if any is bad."""
+	try:
+		numbers = list(map(int, texts))
+	except ValueError:
+		decimals = _decimals(texts)
+		return None if decimals is None else list(map(_plain, decimals))
+	return numbers if min(numbers) >= 0 else None
+
+
+def _paths_csv(handle: TextIO, name: str, separator: str, delimiter: str) -> list[PathStats]:
+	rows = []
+	for number, row in _rows(handle, name, PATH_COLUMNS[:2], delimiter=delimiter):
+		where = f"{name}: row {number}"
+		channels = tuple(c.strip() for c in _required(row, "path", where).split(separator))
+		if not all(channels):
+			raise ValidationError(f"{where}: field path: empty channel in {row['path']!r}")
+		numbers = []
+		for field in ("total_conversions", "total_conversion_value", "total_null"):
+			text = row.get(field) or "0"
+			try:
+				number_value = Decimal(text)
+			except InvalidOperation:
+				raise ValidationError(f"{where}: field {field}: {text!r} is not a number")
+			if not number_value.is_finite() or number_value < 0:
+				raise ValidationError(f"{where}: field {field}: {text} is negative or not finite")
+			numbers.append(number_value)
+		conversions, value, nulls = numbers
+		rows.append(PathStats(channels, _plain(conversions), value, _plain(nulls)))
 	return rows
 
 
