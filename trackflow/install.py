@@ -112,6 +112,7 @@ def remove_currency_permissions():
 UNIQUE_INDEXES = {
 	"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])],
 	"Lead Score History": [("unique_lead_day", ["crm_lead", "day"])],
+	"Lead Activity Summary": [("unique_lead_period_start", ["crm_lead", "period", "start_date"])],
 }
 INDEXES = {
 	"Click Event": [
