@@ -49,6 +49,7 @@ def after_migrate():
 	ensure_custom_fields()
 	crm_ui.ensure_crm_layouts()
 	crm_ui.ensure_form_scripts()
+	crm_ui.ensure_score_view()
 
 
 def before_tests():
@@ -62,7 +63,8 @@ def before_tests():
 
 
 def before_uninstall():
-	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
+	crm_ui.remove_crm_layouts()  # first: the layouts and the list view name the custom fields
+	crm_ui.remove_score_view()
 	remove_custom_fields()
 	remove_form_scripts()
 	remove_currency_permissions()
