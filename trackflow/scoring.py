@@ -37,6 +37,9 @@ COMPONENT_FIELDS = {
 	"intent": "tf_intent_score",
 }
 SUMMARY_PERIODS = scoring_summary.PERIODS
+# Scores are written in bulk (no document events): a lead that turns hot gets this method run on it, so a
+# Frappe Notification (Event "Method", Method "on_trackflow_hot"), a webhook or a server script can act.
+HOT_EVENT = "on_trackflow_hot"
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ def lead_rows(leads: list[str], fields: tuple[str, ...] = ()) -> dict[str, dict]
 	"""The leads' own fields the score and its health read: fit rule fields (those CRM Lead has), status,
 	creation."""
 	meta = frappe.get_meta("CRM Lead")
-	wanted = ["name", "status", "creation", *(f for f in fields if meta.has_field(f))]
+	wanted = ["name", "status", "creation", TEMPERATURE, *(f for f in fields if meta.has_field(f))]
 	rows = {}
 	for start in range(0, len(leads), CHUNK):
 		for row in frappe.get_all(
@@ -239,6 +242,7 @@ class Scored:
 	score: LeadScore
 	churn: scoring_health.ChurnRisk
 	activity_times: tuple[datetime, ...]
+	temperature_before: str | None = None
 
 
 def score_leads(
@@ -276,7 +280,7 @@ def score_leads(
 			stage_median_days=medians.get(row.status),
 			created_at=get_datetime(row.creation).replace(tzinfo=tz),
 		)
-		scored.append(Scored(lead, score, churn, times))
+		scored.append(Scored(lead, score, churn, times, row.get(TEMPERATURE)))
 	return scored
 
 
@@ -392,18 +396,19 @@ def decay_scores() -> dict:
 		hot=setup.hot,
 		warm=setup.warm,
 	)
+	# fit and intent are as stored (the daily path does not change them); every lead is scored at `now`
 	statements = write_scores(
 		{
 			TOTAL: {u.lead: u.total for u in updates},
 			GRADE: {u.lead: u.grade for u in updates},
 			TEMPERATURE: {u.lead: u.temperature for u in updates},
-			"tf_fit_score": {u.lead: u.fit for u in updates},
 			"tf_engagement_component": {u.lead: u.engagement for u in updates},
-			"tf_intent_score": {u.lead: u.intent for u in updates},
 			"tf_activity_score": {u.lead: u.engagement_anchor for u in updates},
-			"tf_scored_at": {u.lead: u.scored_at.replace(tzinfo=None) for u in updates},
-		}
+		},
+		same={"tf_scored_at": now.replace(tzinfo=None)},
 	)
+	was = {row.lead: row.temperature for row in stored}
+	announce_hot([u.lead for u in updates if u.temperature == "hot" and was.get(u.lead) != "hot"])
 	rescored = rescore_leads(due, setup)
 	done = set(due)
 	churn = refresh_churn_risk([r for r in rows if r.name not in done], now)
@@ -469,18 +474,32 @@ def write_rescored(scored: list[Scored]) -> int:
 		}
 		for field, value in values.items():
 			fields[field][lead] = value
-	return write_scores(fields)
+	statements = write_scores(fields)
+	announce_hot([s.lead for s in scored if s.score.temperature == "hot" and s.temperature_before != "hot"])
+	return statements
 
 
-def write_scores(fields: dict[str, dict[str, object]]) -> int:
-	"""Write score fields ({field: {lead: value}}, every field covering the same leads) with one CASE
-	UPDATE per chunk of leads, today's history rows in bulk, and the trends. Returns the number of
-	statements issued (reads included)."""
+def announce_hot(leads: list[str]) -> None:
+	"""Run HOT_EVENT on each lead that just turned hot (its Notifications, webhooks and server scripts);
+	one that fails is logged and the others go on."""
+	from trackflow.error_log import log_failure
+
+	for lead in leads:
+		try:
+			frappe.get_doc("CRM Lead", lead).run_method(HOT_EVENT)
+		except Exception as error:
+			log_failure(f"TrackFlow: {HOT_EVENT} failed for CRM Lead {lead}", error, "CRM Lead", lead)
+
+
+def write_scores(fields: dict[str, dict[str, object]], same: dict | None = None) -> int:
+	"""Write score fields ({field: {lead: value}}, every field covering the same leads; `same`: {field:
+	one value for them all}) with one CASE UPDATE per chunk of leads, today's history rows in bulk, and the
+	trends. Returns the number of statements issued (reads included)."""
 	totals = fields.get(TOTAL) or {}
 	if not totals:
 		return 0
 	today = now_datetime().date()
-	update_by_name("CRM Lead", fields)
+	update_by_name("CRM Lead", fields, same)
 	now = now_datetime()
 	history = [
 		[history_name(lead, today), now, now, "Administrator", lead, today, total]

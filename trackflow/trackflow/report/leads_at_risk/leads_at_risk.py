@@ -90,13 +90,13 @@ def at_risk(threshold: float, filters: dict) -> list[dict]:
 
 def columns() -> list[dict]:
 	return [
-		{"label": _("Lead"), "fieldname": "lead", "fieldtype": "Link", "options": "CRM Lead", "width": 170},
+		# Data, not Link: Frappe adds user match conditions for Link columns (the report JS links the name)
+		{"label": _("Lead"), "fieldname": "lead", "fieldtype": "Data", "width": 170},
 		{"label": _("Name"), "fieldname": "lead_name", "fieldtype": "Data", "width": 150},
 		{
 			"label": _("Owner"),
 			"fieldname": "lead_owner",
-			"fieldtype": "Link",
-			"options": "User",
+			"fieldtype": "Data",
 			"width": 150,
 		},
 		{"label": _("Status"), "fieldname": "status", "fieldtype": "Data", "width": 100},
