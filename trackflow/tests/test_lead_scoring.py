@@ -181,3 +181,38 @@ class TestLeadScoring(TrackFlowTestCase):
 		self.assertIn({"touch": 2}, day_counts)
 		summarize_recent_activity(since)  # a rerun writes the same rows, no new ones
 		self.assertEqual(frappe.db.count("Lead Activity Summary", {"crm_lead": lead.name}), len(rows))
+
+	def test_a_lead_turning_hot_runs_its_notification(self):
+		from trackflow.scoring import HOT_EVENT
+		from trackflow.trackflow.doctype.trackflow_settings.test_trackflow_settings import make_user
+
+		owner = make_user(f"owner-{TAG}@example.com", ["Sales User"])
+		notification = frappe.get_doc(
+			{
+				"doctype": "Notification",
+				"name": f"{TAG} hot lead",
+				"subject": "{{ doc.name }} is hot",
+				"document_type": "CRM Lead",
+				"event": "Method",
+				"method": HOT_EVENT,
+				"channel": "System Notification",
+				"recipients": [{"receiver_by_document_field": "lead_owner"}],
+				"message": "hot",
+			}
+		).insert(ignore_permissions=True)
+		self.addCleanup(frappe.delete_doc, "Notification", notification.name, force=True)
+		settings = frappe.get_single("TrackFlow Settings")
+		weights = {f: settings.get(f) for f in ("fit_weight", "engagement_weight", "intent_weight")}
+		self.addCleanup(lambda: frappe.get_single("TrackFlow Settings").update(weights).save())
+		settings.update({"fit_weight": 100, "engagement_weight": 0, "intent_weight": 0}).save()
+		rule("fit", lead_field="email", operator="is_set", points=50)  # 50 + 50: a total of 100
+		lead = make_lead(f"hot-{TAG}@acme-{TAG}.io")
+		frappe.db.set_value("CRM Lead", lead.name, "lead_owner", owner)
+		rescore_lead(lead.name)
+		self.assertEqual(frappe.db.get_value("CRM Lead", lead.name, "tf_temperature"), "hot")
+		logs = frappe.get_all(
+			"Notification Log", {"document_name": lead.name, "for_user": owner}, pluck="subject"
+		)
+		self.assertEqual(logs, [f"{lead.name} is hot"])
+		rescore_lead(lead.name)  # still hot: not announced again
+		self.assertEqual(frappe.db.count("Notification Log", {"document_name": lead.name}), 1)
