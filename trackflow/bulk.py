@@ -37,10 +37,13 @@ def insert_rows(
 		)
 
 
-def update_by_name(doctype: str, values_by_field: dict[str, dict[str, object]]) -> None:
+def update_by_name(
+	doctype: str, values_by_field: dict[str, dict[str, object]], same: dict[str, object] | None = None
+) -> None:
 	"""Set different values on many rows in one statement per chunk: UPDATE ... SET f = CASE name WHEN ...
 
-	`values_by_field` maps a column to {row name: value}; every column must cover the same names."""
+	`values_by_field` maps a column to {row name: value}; every column must cover the same names. `same`
+	maps columns to one value for all those rows (a plain SET: a CASE costs its length per row)."""
 	names = sorted(next(iter(values_by_field.values()), {}))
 	for start in range(0, len(names), UPDATE_CHUNK):
 		chunk = names[start : start + UPDATE_CHUNK]
@@ -51,6 +54,9 @@ def update_by_name(doctype: str, values_by_field: dict[str, dict[str, object]]) 
 			)
 			for name in chunk:
 				params += [name, values[name]]
+		for field, value in (same or {}).items():
+			sets.append(f"`{field}` = %s")
+			params.append(value)
 		params += chunk
 		frappe.db.sql(
 			f"UPDATE `tab{doctype}` SET {', '.join(sets)} WHERE `name` IN ({', '.join(['%s'] * len(chunk))})",

@@ -48,6 +48,8 @@ has_permission = {
 	"Conversion": "trackflow.permissions.has_permission",
 	"Attribution Credit": "trackflow.permissions.has_permission",
 	"Lead Score History": "trackflow.permissions.has_permission",
+	"Lead Score Adjustment": "trackflow.permissions.has_permission",
+	"Lead Activity Summary": "trackflow.permissions.has_permission",
 }
 permission_query_conditions = {
 	"TrackFlow Visitor": "trackflow.permissions.query_conditions",
@@ -57,6 +59,8 @@ permission_query_conditions = {
 	"Conversion": "trackflow.permissions.query_conditions",
 	"Attribution Credit": "trackflow.permissions.query_conditions",
 	"Lead Score History": "trackflow.permissions.query_conditions",
+	"Lead Score Adjustment": "trackflow.permissions.query_conditions",
+	"Lead Activity Summary": "trackflow.permissions.query_conditions",
 }
 
 # Desk
@@ -126,7 +130,8 @@ scheduler_events = {
 	],
 	"daily_long": [
 		"trackflow.fitting.fit_models",  # refit Markov and Shapley
-		"trackflow.scoring.decay_scores",
+		"trackflow.scoring.decay_scores",  # decay, due intent, churn risk
+		"trackflow.scoring.summarize_recent_activity",  # Lead Activity Summary rows
 		"trackflow.retention.purge",  # retention
 		"trackflow.links.expire_links",
 	],

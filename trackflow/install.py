@@ -50,6 +50,7 @@ def after_migrate():
 	crm_ui.ensure_crm_layouts()
 	crm_ui.ensure_form_scripts()
 	ensure_start_here_block()
+	crm_ui.ensure_score_view()
 
 
 def before_tests():
@@ -63,7 +64,8 @@ def before_tests():
 
 
 def before_uninstall():
-	crm_ui.remove_crm_layouts()  # first: the layouts name the custom fields
+	crm_ui.remove_crm_layouts()  # first: the layouts and the list view name the custom fields
+	crm_ui.remove_score_view()
 	remove_custom_fields()
 	remove_form_scripts()
 	remove_currency_permissions()
@@ -155,6 +157,7 @@ def remove_currency_permissions():
 UNIQUE_INDEXES = {
 	"Campaign Spend": [("unique_campaign_date", ["campaign", "date"])],
 	"Lead Score History": [("unique_lead_day", ["crm_lead", "day"])],
+	"Lead Activity Summary": [("unique_lead_period_start", ["crm_lead", "period", "start_date"])],
 }
 INDEXES = {
 	"Click Event": [

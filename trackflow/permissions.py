@@ -25,6 +25,8 @@ CRM_ROWS = {
 	"Conversion": {"lead": "crm_lead", "deal": "crm_deal", "visitor": "visitor"},
 	"Attribution Credit": {"lead": "crm_lead", "deal": "crm_deal"},
 	"Lead Score History": {"lead": "crm_lead"},
+	"Lead Score Adjustment": {"lead": "crm_lead"},
+	"Lead Activity Summary": {"lead": "crm_lead"},
 }
 NOTHING = "1=0"
 

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.scoring import days_since
 from trackflow.engine.scoring_health import (
 	activity_cadence,
+	churn_from_idle,
 	churn_risk,
 	journey_health,
 	median_stage_days,
@@ -103,3 +105,22 @@ def test_risk_is_between_0_and_1_and_grows_with_silence(ages, stage_median, extr
 	assert 0.0 <= now_risk.risk <= 1.0
 	if times:
 		assert later.risk >= now_risk.risk
+
+
+@given(
+	st.lists(st.floats(0, 400, allow_nan=False), max_size=30),
+	st.none() | st.floats(0.01, 200, allow_nan=False),
+)
+def test_risk_from_stored_inputs_equals_risk_from_activity(ages, stage_median):
+	"""The daily job's path (idle days and the cadence kept on the lead) gives the rescore's figure."""
+	times = days_ago(*ages)
+	created = NOW - timedelta(days=500)
+	full = churn_risk(times, NOW, stage="New", stage_median_days=stage_median, created_at=created)
+	last = max(times) if times else created
+	stored = churn_from_idle(
+		days_since(last, NOW),
+		activity_cadence(times),
+		stage="New",
+		stage_median_days=stage_median,
+	)
+	assert stored == full

@@ -96,18 +96,38 @@ def churn_risk(
 ) -> ChurnRisk:
 	"""The churn risk of a lead at `now` (formula in the module docstring)."""
 	_require_aware(now, "Churn risk time")
+	times = list(activity_times)
+	for t in times:
+		_require_aware(t, "Activity time")
+	last = max(times) if times else created_at
+	return churn_from_idle(
+		days_since(last, now),
+		activity_cadence(times, max_gaps),
+		stage=stage,
+		stage_median_days=stage_median_days,
+		full_risk_at=full_risk_at,
+		default_gap_days=default_gap_days,
+	)
+
+
+def churn_from_idle(
+	idle_days: int | None,
+	cadence_days: float | None,
+	*,
+	stage: str | None = None,
+	stage_median_days: float | None = None,
+	full_risk_at: float = DEFAULT_FULL_RISK_AT,
+	default_gap_days: float = DEFAULT_GAP_DAYS,
+) -> ChurnRisk:
+	"""The churn risk from its inputs already known (idle days, cadence): what the daily job uses, with the
+	cadence kept on the lead at its last rescore, so it needs no activity. churn_risk computes them."""
 	if _finite(full_risk_at, "Full risk at") <= 1:
 		raise ValidationError(f"Full risk must come after more than one usual gap, not {full_risk_at}")
 	if _finite(default_gap_days, "Default gap (days)") <= 0:
 		raise ValidationError(f"Default gap must be above 0 days, not {default_gap_days}")
 	if stage_median_days is not None and _finite(stage_median_days, "Stage median (days)") <= 0:
 		stage_median_days = None  # a stage left at once has no usual length to be late against
-	times = list(activity_times)
-	for t in times:
-		_require_aware(t, "Activity time")
-	last = max(times) if times else created_at
-	idle = days_since(last, now)
-	cadence = activity_cadence(times, max_gaps)
+	idle, cadence = idle_days, cadence_days
 	if idle is None:
 		return ChurnRisk(None, None, cadence, stage, stage_median_days, None, None, ())
 	cadence_risk = None if cadence is None else overdue(idle, cadence, full_risk_at)

@@ -15,6 +15,7 @@ from trackflow.engine import identity as identity_rules
 from trackflow.engine.conversions import deal_fields
 from trackflow.error_log import log_failure
 from trackflow.ledger import CRM, save_conversion, void_conversion
+from trackflow.scoring import lead_fields_changed
 from trackflow.settings import get_settings
 
 VISITOR_COOKIES = ("_tf_v", "_tf_r")  # the embed script's visitor, and the /r/ redirect's
@@ -54,6 +55,7 @@ def on_lead_insert(doc, method=None):
 
 def on_lead_change(doc, method=None):
 	run_guarded(lead_changed, doc)
+	run_guarded(rescore_changed_lead, doc)
 
 
 def on_deal_insert(doc, method=None):
@@ -119,7 +121,8 @@ def unlink_deleted(doc) -> None:
 				}
 			).insert(ignore_permissions=True)
 	if doc.doctype == "CRM Lead":
-		frappe.db.delete("Lead Score History", {"crm_lead": doc.name})
+		for scores in ("Lead Score History", "Lead Score Adjustment", "Lead Activity Summary"):
+			frappe.db.delete(scores, {"crm_lead": doc.name})
 
 
 def lead_created(lead):
@@ -189,6 +192,11 @@ def fill_lead_source(lead) -> None:
 		frappe.get_doc({"doctype": "CRM Lead Source", "source_name": source}).insert(ignore_permissions=True)
 	frappe.db.set_value("CRM Lead", lead.name, "source", source, update_modified=False)
 	lead.source = source
+
+
+def rescore_changed_lead(lead):
+	"""A new lead, or one whose fit fields or status changed, is rescored after the commit (debounced)."""
+	lead_fields_changed(lead)
 
 
 def lead_changed(lead):

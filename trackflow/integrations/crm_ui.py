@@ -21,8 +21,10 @@ SIDE_PANEL_FIELDS = (
 	"tf_last_touch_campaign",
 	"tf_touch_count",
 	"tf_attributed_campaign",
+	"tf_engagement_score",
 	"tf_engagement_grade",
 	"tf_temperature",
+	"tf_churn_risk",
 )
 
 JS_DIR = Path(__file__).resolve().parent.parent / "public" / "js" / "crm"
@@ -61,14 +63,23 @@ def _section_lists(layout: list) -> list[list]:
 
 
 def with_attribution_section(layout: list, fields: list[str] | tuple[str, ...]) -> list | None:
-	"""The layout with TrackFlow's section appended, or None when it already has it (matched by name).
+	"""The layout with TrackFlow's section appended, or None when it already has it (matched by name) with
+	these fields; a section of ours with other fields (an older release's) gets these.
 
 	Handles a flat list of sections (the Side Panel on CRM 1.34 and 1.81) and a list of tabs holding
 	sections (Data Fields on recent CRM): there the section goes at the end of the first tab.
 	"""
 	section_lists = _section_lists(layout)
-	if any(_is_ours(section) for sections in section_lists for section in sections):
-		return None
+	ours = [section for sections in section_lists for section in sections if _is_ours(section)]
+	if ours:
+		changed = False
+		for section in ours:
+			wanted = attribution_section(fields, columns="columns" in section)
+			for key in ("columns", "fields"):
+				if key in section and section[key] != wanted[key]:
+					section[key] = wanted[key]
+					changed = True
+		return layout if changed else None
 	if not section_lists:
 		return None
 	target = section_lists[0]
@@ -131,6 +142,73 @@ def remove_crm_layouts():
 		layout = _load_layout(name) if frappe.db.exists("CRM Fields Layout", name) else None
 		if layout is not None and (updated := without_attribution_section(layout)) is not None:
 			_save_layout(name, updated)
+
+
+# ---- the /crm Leads list --------------------------------------------------------------------------
+
+# The /crm list builds its columns from CRM View Settings, else from CRM Lead's default_list_data(). A
+# public view (user "") is offered to every user beside the default list: the default columns with the
+# score, grade and temperature, sorted by score. Filters and sorting by these fields need nothing: CRM
+# offers every labelled field (and quick filters for in_standard_filter ones).
+SCORE_VIEW_LABEL = "Leads by score"
+SCORE_COLUMNS = (
+	{"label": "Lead Score", "type": "Float", "key": "tf_engagement_score", "width": "7rem"},
+	{"label": "Score Grade", "type": "Data", "key": "tf_engagement_grade", "width": "6rem"},
+	{"label": "Temperature", "type": "Select", "key": "tf_temperature", "width": "7rem"},
+)
+
+
+def score_view_layout() -> tuple[list[dict], list[str]]:
+	"""The view's columns and rows: CRM's default list (this CRM version's) with the score columns after
+	the status column (else first)."""
+	from frappe.model.document import get_controller
+
+	controller = get_controller("CRM Lead")
+	default = controller.default_list_data() if hasattr(controller, "default_list_data") else {}
+	columns = [c for c in default.get("columns") or [] if not c.get("key", "").startswith("tf_")]
+	keys = [c.get("key") for c in columns]
+	at = keys.index("status") + 1 if "status" in keys else 0
+	columns[at:at] = [dict(c) for c in SCORE_COLUMNS]
+	rows = list(dict.fromkeys([*(default.get("rows") or ["name"]), *(c["key"] for c in SCORE_COLUMNS)]))
+	return columns, rows
+
+
+def _score_views() -> list[str]:
+	return frappe.get_all(
+		"CRM View Settings", {"dt": "CRM Lead", "label": SCORE_VIEW_LABEL, "public": 1}, pluck="name"
+	)
+
+
+def ensure_score_view():
+	"""Add the public "Leads by score" list view of CRM Lead, once (a user may edit it afterwards)."""
+	if not frappe.db.exists("DocType", "CRM View Settings") or _score_views():
+		return
+	columns, rows = score_view_layout()
+	view = frappe.get_doc(
+		{
+			"doctype": "CRM View Settings",
+			"label": SCORE_VIEW_LABEL,
+			"icon": "",
+			"dt": "CRM Lead",
+			"type": "list",
+			"route_name": "Leads",
+			"public": 1,
+			"filters": "{}",
+			"order_by": "tf_engagement_score desc",
+			"columns": json.dumps(columns),
+			"rows": json.dumps(rows),
+		}
+	).insert(ignore_permissions=True)
+	# CRM lists public views as those with user "" (an insert leaves the Link NULL)
+	frappe.db.set_value("CRM View Settings", view.name, "user", "", update_modified=False)
+
+
+def remove_score_view():
+	"""Remove exactly the public view ensure_score_view added."""
+	if not frappe.db.exists("DocType", "CRM View Settings"):
+		return
+	for name in _score_views():
+		frappe.delete_doc("CRM View Settings", name, ignore_permissions=True, force=True)
 
 
 # ---- CRM Form Script ------------------------------------------------------------------------------

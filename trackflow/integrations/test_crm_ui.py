@@ -37,6 +37,15 @@ def install_crm_ui():
 	install.ensure_custom_fields()
 	crm_ui.ensure_crm_layouts()
 	crm_ui.ensure_form_scripts()
+	crm_ui.ensure_score_view()
+
+
+def score_views() -> list[dict]:
+	return frappe.get_all(
+		"CRM View Settings",
+		{"dt": "CRM Lead", "label": crm_ui.SCORE_VIEW_LABEL},
+		["name", "user", "public", "columns", "rows", "order_by"],
+	)
 
 
 class TestCrmUi(TrackFlowTestCase):
@@ -50,6 +59,32 @@ class TestCrmUi(TrackFlowTestCase):
 			self.assertTrue(field["fieldname"].startswith("tf_"))
 			if field["fieldtype"] not in ("Section Break", "Column Break"):
 				self.assertEqual((field["read_only"], field["no_copy"]), (1, 0), field["fieldname"])
+
+	def test_score_grade_and_temperature_are_list_columns_filters_and_sort_keys(self):
+		keys = ("tf_engagement_score", "tf_engagement_grade", "tf_temperature")
+		meta = frappe.get_meta("CRM Lead")
+		for key in keys:  # the desk list and its sidebar filters
+			self.assertTrue(meta.get_field(key).in_list_view, key)
+			self.assertTrue(meta.get_field(key).in_standard_filter, key)
+		(view,) = score_views()  # the /crm list: a public view with the columns, sorted by score
+		self.assertEqual((view.user, view.public, view.order_by), ("", 1, "tf_engagement_score desc"))
+		columns = [c["key"] for c in json.loads(view.columns)]
+		for key in keys:
+			self.assertIn(key, columns)
+			self.assertIn(key, json.loads(view.rows))
+		self.assertIn("status", columns)  # CRM's own default columns stay
+		from crm.api.doc import get_quick_filters, sort_options
+
+		self.assertTrue(set(keys) <= {f["fieldname"] for f in sort_options("CRM Lead")})
+		# quick filters are the in_standard_filter fields unless a site chose its own (CRM 1.8x Global Settings)
+		chosen = frappe.db.exists("DocType", "CRM Global Settings") and frappe.db.exists(
+			"CRM Global Settings", {"dt": "CRM Lead", "type": "Quick Filters"}
+		)
+		if not chosen:
+			quick = {f["fieldname"] for f in get_quick_filters("CRM Lead")}
+			self.assertTrue({"tf_engagement_score", "tf_temperature", "tf_churn_risk"} <= quick)
+		crm_ui.ensure_score_view()  # idempotent
+		self.assertEqual(len(score_views()), 1)
 
 	def test_custom_fields_exist_on_both_doctypes(self):
 		wanted = {f["fieldname"] for f in install.CUSTOM_FIELDS["CRM Lead"]}
@@ -173,9 +208,11 @@ class TestCrmUiUninstall(TrackFlowTestCase):
 		}
 
 		crm_ui.remove_crm_layouts()
+		crm_ui.remove_score_view()
 		install.remove_custom_fields()
 		install.remove_form_scripts()
 
+		self.assertEqual(score_views(), [])
 		for doctype in CRM_DOCTYPES:
 			expected = [s for s in layouts[doctype] if s.get("name") != "trackflow_attribution"]
 			self.assertEqual(side_panel(doctype), expected)
@@ -191,6 +228,7 @@ class TestCrmUiUninstall(TrackFlowTestCase):
 
 		# removing twice is a no-op
 		crm_ui.remove_crm_layouts()
+		crm_ui.remove_score_view()
 		install.remove_custom_fields()
 		install.remove_form_scripts()
 

@@ -37,8 +37,9 @@ REPORTS = (
 	"Lead Cohorts",
 	"Lead Lifecycle Funnel",
 	"Lead Source Quality",
+	"Leads at Risk",
 )
-NUMBER_CARDS = ("Clicks Last 7 Days", "Clicks Today", "Leads from Tracked Sources")
+NUMBER_CARDS = ("Clicks Last 7 Days", "Clicks Today", "Leads from Tracked Sources", "Leads at Risk")
 
 
 def insert(doc: dict) -> str:
@@ -276,6 +277,35 @@ class TestPermissionsFollowCRM(TrackFlowTestCase):
 						result = self.run_report(report, filters)
 						self.assertIsInstance(result["result"], list)
 					self.assert_no_report_flipped()
+
+	def test_lead_scores_follow_crm(self):
+		"""Leads at Risk lists, and explain_lead explains, only leads the user may read; only a user who may
+		write a lead adjusts its score."""
+		from trackflow.api.scoring import add_score_adjustment, explain_lead
+
+		for lead in self.leads.values():
+			frappe.db.set_value("CRM Lead", lead, {"tf_churn_risk": 0.9, "tf_scored_at": now_datetime()})
+		for key, user in self.users.items():
+			frappe.set_user(user)
+			readable = {
+				name for name in self.leads.values() if frappe.has_permission("CRM Lead", "read", name)
+			}
+			if frappe.get_doc("Report", "Leads at Risk").is_permitted():
+				with self.subTest(user=key, report="Leads at Risk"):
+					rows = self.run_report("Leads at Risk", {"threshold": 0.8})["result"]
+					listed = {row["lead"] for row in rows if isinstance(row, dict)} & set(self.leads.values())
+					self.assertEqual(listed, readable)
+			for lead in self.leads.values():
+				with self.subTest(user=key, lead=lead):
+					if lead in readable:
+						self.assertEqual(explain_lead(lead)["lead"], lead)
+					else:
+						with self.assertRaises(frappe.PermissionError):
+							explain_lead(lead)
+					if not frappe.has_permission("CRM Lead", "write", lead):
+						with self.assertRaises(frappe.PermissionError):
+							add_score_adjustment(lead, 5, "met at the fair")
+			self.assert_no_report_flipped()
 
 	def test_campaign_performance_counts_only_readable_leads(self):
 		filters = {"from_date": add_days(nowdate(), -7), "to_date": nowdate()}

@@ -15,6 +15,7 @@ STEPS = (
 	"trackflow.clicks.fold_click_rollup",
 	"trackflow.fitting.fit_models",
 	"trackflow.scoring.decay_scores",
+	"trackflow.scoring.summarize_recent_activity",
 	"trackflow.retention.purge",
 	"trackflow.links.expire_links",
 )

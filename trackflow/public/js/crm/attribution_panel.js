@@ -9,6 +9,8 @@
 // Input: the answer of trackflow.api.attribution.get_lead_journey / get_deal_attribution:
 // {doc, currency, journey: [...], conversions: [...], models: [{model, is_default, reason, total,
 // credits: [{touchpoint, channel, campaign, weight, value}], by_channel: [{channel, weight, value}]}]}
+// and, for leads, trackflow.api.scoring.explain_lead: {total, grade, temperature, components: [{name,
+// value, weight, contribution, reasons: [{text}]}], health: {churn_risk, days_inactive, ...}}
 
 function trackflowText(text) {
 	return typeof __ === "function" ? __(text) : text;
@@ -188,14 +190,58 @@ function trackflowErrorMessage(error, fallback) {
 	return (error && error.messages && error.messages[0]) || (error && error.message) || trackflowText(fallback);
 }
 
+function trackflowNumber(value, places) {
+	return value === null || value === undefined ? "–" : Number(value).toFixed(places).replace(/\.0+$/, "");
+}
+
+// The "Lead score" section: the answer of trackflow.api.scoring.explain_lead (escaped; safe for v-html).
+function trackflowScoreHtml(score) {
+	if (!score || !score.components) return "";
+	let html = `<div style="font-size:13px;line-height:1.5;margin-bottom:8px">`;
+	html += trackflowHeading(
+		`${trackflowText("Lead score")} ${trackflowNumber(score.total, 2)} · ${score.grade} · ${trackflowLabel(score.temperature)}`
+	);
+	html += trackflowTable(
+		[trackflowText("Component"), trackflowText("Value"), trackflowText("Weight"), trackflowText("Adds"), trackflowText("Why")],
+		score.components.map((component) => [
+			trackflowEscape(trackflowText(trackflowLabel(component.name))),
+			trackflowEscape(trackflowNumber(component.value, 1)),
+			trackflowEscape(trackflowNumber(component.weight, 0) + "%"),
+			trackflowEscape(trackflowNumber(component.contribution, 1)),
+			(component.reasons || []).map((reason) => trackflowEscape(reason.text)).join("<br>") ||
+				`<span style="opacity:0.75">${trackflowEscape(trackflowText("Nothing yet"))}</span>`,
+		])
+	);
+	const health = score.health || {};
+	const bases = (health.basis || []).map((basis) => trackflowText(trackflowLabel(basis))).join(", ");
+	html += trackflowHeading(trackflowText("Journey health"));
+	html += trackflowTable(
+		[trackflowText("Churn risk"), trackflowText("Days inactive"), trackflowText("Usual gap (days)"), trackflowText("Status median (days)"), trackflowText("Trend")],
+		[
+			[
+				trackflowEscape(trackflowNumber(health.churn_risk, 2) + (bases ? ` (${bases})` : "")),
+				trackflowEscape(trackflowNumber(health.days_inactive, 0)),
+				trackflowEscape(trackflowNumber(health.cadence_days, 1)),
+				trackflowEscape(trackflowNumber(health.stage_median_days, 1) + (health.stage ? ` · ${health.stage}` : "")),
+				trackflowEscape(trackflowText(trackflowLabel(health.trend))),
+			],
+		]
+	);
+	return html + "</div>";
+}
+
 // /crm UI: fetch, then open a CRM dialog with the attribution, or toast the error.
 // `ui` holds what CRM passes setupForm: $dialog, and toast (CRM 1.81) or createToast (CRM 1.34); and
 // optionally pdf, a function that asks trackflow.api.reports.generate_attribution_pdf for this record
-// (the dialog then has a "Download PDF report" action).
-async function trackflowOpenAttributionDialog(ui, fetchData) {
+// (the dialog then has a "Download PDF report" action). With `fetchScore` (leads), the dialog opens with
+// the lead score; a score that fails to load is left out.
+async function trackflowOpenAttributionDialog(ui, fetchData, fetchScore) {
 	let data;
+	let score = null;
 	try {
+		const pending = fetchScore ? fetchScore().catch(() => null) : Promise.resolve(null);
 		data = await fetchData();
+		score = await pending;
 	} catch (error) {
 		trackflowToast(ui, trackflowErrorMessage(error, "Could not load the marketing attribution"), true);
 		return;
@@ -222,7 +268,7 @@ async function trackflowOpenAttributionDialog(ui, fetchData) {
 	ui.$dialog({
 		title: trackflowText("Marketing attribution"),
 		size: "4xl",
-		html: trackflowAttributionHtml(data),
+		html: trackflowScoreHtml(score) + trackflowAttributionHtml(data),
 		actions: actions,
 	});
 }

@@ -1,4 +1,5 @@
-// TrackFlow: a "Marketing attribution" action on CRM Lead pages in the /crm UI.
+// TrackFlow: a "Marketing attribution" action on CRM Lead pages in the /crm UI (the lead score, explained,
+// then the journey and credits).
 //
 // Stored as the standard CRM Form Script "TrackFlow CRM Lead" by trackflow.integrations.crm_ui
 // (after attribution_panel.js, which defines the trackflow* helpers). setupForm is the form-script
@@ -11,8 +12,10 @@ function setupForm({ doc, $dialog, call, toast, createToast }) {
 				label: trackflowText("Marketing attribution"),
 				icon: "bar-chart-2",
 				onClick: () =>
-					trackflowOpenAttributionDialog({ $dialog, toast, createToast }, () =>
-						call("trackflow.api.attribution.get_lead_journey", { lead: doc.name })
+					trackflowOpenAttributionDialog(
+						{ $dialog, toast, createToast },
+						() => call("trackflow.api.attribution.get_lead_journey", { lead: doc.name }),
+						() => call("trackflow.api.scoring.explain_lead", { lead: doc.name })
 					),
 			},
 		],

@@ -7,7 +7,7 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from trackflow.engine.errors import ValidationError
-from trackflow.engine.settings import INT_BOUNDS, validate_settings
+from trackflow.engine.settings import INT_BOUNDS, SCORE_WEIGHT_FIELDS, validate_settings
 from trackflow.links import clear_link_cache, clear_settings_cache
 
 
@@ -35,11 +35,14 @@ class TrackFlowSettings(Document):
 		default_attribution_model: DF.Link
 		direct_click_writes: DF.Int
 		enabled: DF.Check
+		engagement_weight: DF.Percent
 		event_retention_days: DF.Int
 		fill_crm_lead_source: DF.Check
+		fit_weight: DF.Percent
 		forwarding_max_attempts: DF.Int
 		honour_do_not_track: DF.Check
 		hot_threshold: DF.Int
+		intent_weight: DF.Percent
 		ipv4_prefix_length: DF.Int
 		ipv6_prefix_length: DF.Int
 		lead_form_touches: DF.Check
@@ -69,6 +72,8 @@ class TrackFlowSettings(Document):
 			won_deal_statuses=[row.deal_status for row in self.won_deal_statuses],
 			lost_deal_statuses=[row.deal_status for row in self.lost_deal_statuses],
 		)
+		# lead score weights: each >= 0, together 100 (a blank one is its default)
+		values.update({fieldname: self.get(fieldname) for fieldname in SCORE_WEIGHT_FIELDS})
 		try:
 			validate_settings(values)
 		except ValidationError as e:
@@ -76,5 +81,10 @@ class TrackFlowSettings(Document):
 
 	def on_update(self):
 		clear_settings_cache()
+		if any(self.has_value_changed(f) for f in SCORE_WEIGHT_FIELDS):
+			frappe.msgprint(
+				_("New score weights apply to every lead at the next daily scoring run."),
+				alert=True,
+			)
 		if self.has_value_changed("utm_merge_mode"):
 			clear_link_cache()  # cached links merged their UTM with the old mode

@@ -1,5 +1,5 @@
 """Lead Source Quality: per first-touch channel (or campaign), the leads created in the period, their
-average engagement score, the share of hot / warm / cold leads, the win rate and the average won deal.
+average lead score, the share of hot / warm / cold leads, the win rate and the average won deal.
 
 Shares are of all the group's leads (leads not scored yet have no temperature, so the three shares may
 add up to less than 100 %). Win rate = won deals / leads, where a won deal is a CRM Deal of one of the
@@ -75,7 +75,7 @@ def columns(group_by: str) -> list[dict]:
 	return [
 		{**source, "width": 160},
 		{"label": _("Leads"), "fieldname": "leads", "fieldtype": "Int", "width": 70},
-		{"label": _("Avg Engagement Score"), "fieldname": "avg_score", "fieldtype": "Float", "precision": 1, "width": 140},
+		{"label": _("Avg Lead Score"), "fieldname": "avg_score", "fieldtype": "Float", "precision": 1, "width": 140},
 		{"label": _("Hot %"), "fieldname": "hot_share", "fieldtype": "Percent", "width": 80},
 		{"label": _("Warm %"), "fieldname": "warm_share", "fieldtype": "Percent", "width": 80},
 		{"label": _("Cold %"), "fieldname": "cold_share", "fieldtype": "Percent", "width": 80},
@@ -108,7 +108,7 @@ def chart(rows: list[SourceQuality]) -> dict | None:
 def summary(total: SourceQuality, currency: str) -> list[dict]:
 	return [
 		{"label": _("Leads"), "value": total.leads, "datatype": "Int", "indicator": "Blue"},
-		summary_tile(_("Avg Engagement Score"), total.avg_score, "Float", _("no leads")),
+		summary_tile(_("Avg Lead Score"), total.avg_score, "Float", _("no leads")),
 		summary_tile(_("Hot Leads"), _percent(total.share("hot")), "Percent", _("no leads"), indicator="Red"),
 		summary_tile(_("Win Rate"), _percent(total.win_rate), "Percent", _("no leads"), indicator="Green"),
 		summary_tile(
