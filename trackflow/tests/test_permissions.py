@@ -290,11 +290,17 @@ class TestPermissionsFollowCRM(TrackFlowTestCase):
 			readable = {
 				name for name in self.leads.values() if frappe.has_permission("CRM Lead", "read", name)
 			}
-			if frappe.get_doc("Report", "Leads at Risk").is_permitted():
+			report = frappe.get_doc("Report", "Leads at Risk")
+			if report.is_permitted() and frappe.has_permission(report.ref_doctype, "report"):
 				with self.subTest(user=key, report="Leads at Risk"):
 					rows = self.run_report("Leads at Risk", {"threshold": 0.8})["result"]
 					listed = {row["lead"] for row in rows if isinstance(row, dict)} & set(self.leads.values())
-					self.assertEqual(listed, readable)
+					# what CRM's own lead list shows the user, open leads only (on CRM 1.81 a lead only
+					# shared with a Sales User opens but is not listed: CRM's query condition leaves shares out)
+					shown = {"name": ("in", list(self.leads.values()))}
+					if frappe.get_meta("CRM Lead").has_field("converted"):
+						shown["converted"] = 0
+					self.assertEqual(listed, set(frappe.get_list("CRM Lead", shown, pluck="name")))
 			for lead in self.leads.values():
 				with self.subTest(user=key, lead=lead):
 					if lead in readable:
