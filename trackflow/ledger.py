@@ -9,14 +9,16 @@ from decimal import Decimal
 import frappe
 from frappe.utils import add_to_date, flt, now_datetime
 
-from trackflow.bulk import insert_rows
+from trackflow.bulk import STANDARD_FIELDS, insert_guest_rows, insert_rows
 from trackflow.engine import ENGINE_VERSION, guest
 from trackflow.engine.attribution.ledger import LedgerModel, credit_models
 from trackflow.engine.attribution.registry import get_model, validate_params
 from trackflow.engine.attribution.types import Conversion as EngineConversion
+from trackflow.engine.conversions import check_conversion
 from trackflow.engine.forwarding.backoff import Backoff
 from trackflow.engine.privacy import scrub_personal_data
 from trackflow.error_log import log_failure
+from trackflow.forwarding import queue_deliveries
 from trackflow.journeys import journey
 from trackflow.scoring import enqueue_rescore
 from trackflow.settings import get_settings
@@ -108,6 +110,97 @@ def save_conversion(
 	if doc.crm_lead:
 		enqueue_rescore(doc.crm_lead)
 	return doc
+
+
+def save_browser_conversions(conversions: list[dict]) -> list[str]:
+	"""A drain batch's browser-reported conversions, in bulk: the same rules as `save_conversion` (engine
+	conversion checks, one conversion per idempotency key, a CRM or server-side report of the same order
+	wins) with a fixed number of statements per batch, and one job after the commit that attributes them,
+	queues their deliveries and rescores their leads. Each dict holds conversion_type, idempotency_key,
+	occurred_at (naive, site time), value (Decimal or None), currency, visitor, crm_lead, source_name (the
+	TrackFlow Event) and order_id. Returns the names stored (a key seen before is skipped); a conversion the
+	rules refuse raises ValidationError with its reason, before anything is written."""
+	keys = [c["idempotency_key"] for c in conversions]
+	known = set(frappe.get_all("Conversion", {"idempotency_key": ("in", keys)}, pluck="idempotency_key"))
+	fresh, seen = [], set()
+	for c in conversions:
+		if c["idempotency_key"] not in known and c["idempotency_key"] not in seen:
+			seen.add(c["idempotency_key"])
+			fresh.append(c)
+	if not fresh:
+		return []
+	orders = sorted({c["order_id"] for c in fresh if c.get("order_id")})
+	winners = dict(
+		frappe.get_all(
+			"Conversion",
+			{"order_id": ("in", orders), "reported_by": ("in", [CRM, SERVER]), "status": ("!=", "void")},
+			["order_id", "name"],
+			as_list=True,
+		)
+		if orders
+		else []
+	)
+	company = frappe.db.get_default("currency") or "USD"
+	now = now_datetime()
+	rows, pending = [], []
+	for c in fresh:
+		check = check_conversion(
+			c["conversion_type"], c["value"], c["currency"], aware(c["occurred_at"]), aware(now)
+		)
+		winner = winners.get(c.get("order_id"))
+		name = frappe.generate_hash(length=10)
+		rows.append(
+			[
+				name, now, now, "Guest", "Guest",
+				c["conversion_type"], c["occurred_at"], "void" if winner else "pending",
+				c["value"], c["currency"], 1, c["value"], company,
+				c.get("crm_lead"), c["visitor"], "TrackFlow Event", c["source_name"],
+				c["idempotency_key"], BROWSER, c.get("order_id"), 0,
+				int(check.flagged), check.reason,
+				f"Superseded by {winner}, which reported order {c['order_id']} too" if winner else None,
+			]
+		)  # fmt: skip
+		if not winner:
+			pending.append(name)
+	fields = [*STANDARD_FIELDS, "conversion_type", "occurred_at", "status", "value", "currency"]
+	fields += ["exchange_rate", "value_company_currency", "company_currency", "crm_lead", "visitor"]
+	fields += ["source_doctype", "source_name", "idempotency_key", "reported_by", "order_id", "attempts"]
+	fields += ["flagged", "flag_reason", "error"]
+	insert_guest_rows("Conversion", fields, rows)
+	if pending:
+		frappe.enqueue(
+			"trackflow.ledger.process_new_conversions",
+			queue="default",
+			enqueue_after_commit=True,
+			names=pending,
+		)
+	return [row[0] for row in rows]
+
+
+def process_new_conversions(names: list[str]) -> dict:
+	"""The job after a batch of new conversions commits: attribute each (a failure is recorded on the
+	conversion, as for one), queue its deliveries and rescore its lead; one bad conversion stops none."""
+	done = {"attributed": 0, "failed": 0}
+	names = frappe.get_all("Conversion", {"name": ("in", names)}, pluck="name")  # a key a race kept out
+	for name in names:
+		if attribute_conversion(name) == "error":
+			done["failed"] += 1
+		else:
+			done["attributed"] += 1
+		frappe.db.commit()
+		try:
+			queue_deliveries(name)
+			frappe.db.commit()
+		except Exception as error:
+			frappe.db.rollback()
+			log_failure(
+				"TrackFlow: the deliveries of a conversion could not be queued", error, "Conversion", name
+			)
+	for lead in set(
+		frappe.get_all("Conversion", {"name": ("in", names), "crm_lead": ("is", "set")}, pluck="crm_lead")
+	):
+		enqueue_rescore(lead)
+	return done
 
 
 def superseding(order_id: str | None, name: str) -> str | None:

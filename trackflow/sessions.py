@@ -18,12 +18,14 @@ from trackflow.engine import guest, sessions
 from trackflow.engine import identity as identity_rules
 from trackflow.engine.channels import classify_channel
 from trackflow.engine.collect import decode_record
+from trackflow.engine.conversions import check_conversion
+from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
 from trackflow.error_log import log_failure
 from trackflow.integrations.crm import lead_for_email
-from trackflow.ledger import BROWSER, save_conversion
+from trackflow.ledger import save_browser_conversions
 from trackflow.scoring import enqueue_rescore
-from trackflow.times import local_datetime, site_tz
+from trackflow.times import aware, local_datetime, site_tz
 
 GREATEST = CustomFunction("GREATEST", ["a", "b"])
 
@@ -81,7 +83,7 @@ def store_collected(records: list[dict]) -> None:
 def _store_conversions(conversions, tz: ZoneInfo) -> None:
 	"""A page's conversions (trackflow('conversion', ...)) become Conversions reported by the browser: the
 	site's order id is the idempotency key (a reload converts once) and a CRM or server-side conversion of
-	the same order supersedes it (ledger.save_conversion). The value is rounded to the currency's minor
+	the same order supersedes it (ledger.save_browser_conversions: in bulk). The value is rounded to the currency's minor
 	unit (a page's 0.1 + 0.2); one the conversion rules refuse (an unknown currency, a purchase without a
 	value) is set aside with its reason in the Error Log, and the rest of the batch is stored."""
 	if not conversions:
@@ -97,29 +99,34 @@ def _store_conversions(conversions, tz: ZoneInfo) -> None:
 		)
 	)
 	set_aside: list[tuple[str, str]] = []
+	valid = []
+	now = aware(now_datetime())
 	for c in conversions:
 		currency = c.currency or default
-		frappe.db.savepoint("trackflow_conversion")
 		try:
 			if currency not in known:
-				raise frappe.ValidationError(f"Unknown currency {currency}")
+				raise ValidationError(f"Unknown currency {currency}")
 			value = None if c.value is None else c.value.quantize(Decimal(1).scaleb(-minor_units(currency)))
-			save_conversion(
-				c.conversion_type,
-				c.idempotency_key,
-				occurred_at=local_datetime(c.ts, tz),
-				value=value,
-				currency=currency,
-				crm_lead=visitor_leads.get(c.visitor),
-				visitor=c.visitor,
-				source_doctype="TrackFlow Event",
-				source_name=c.event,
-				reported_by=BROWSER,
-				order_id=c.order_id,
-			)
-		except frappe.ValidationError as error:
-			frappe.db.rollback(save_point="trackflow_conversion")
+			occurred_at = local_datetime(c.ts, tz)
+			check_conversion(c.conversion_type, value, currency, aware(occurred_at), now)
+		except ValidationError as error:
 			set_aside.append((c.event, str(error)))
+			continue
+		valid.append(
+			{
+				"conversion_type": c.conversion_type,
+				"idempotency_key": c.idempotency_key,
+				"occurred_at": occurred_at,
+				"value": value,
+				"currency": currency,
+				"visitor": c.visitor,
+				"crm_lead": visitor_leads.get(c.visitor),
+				"source_name": c.event,
+				"order_id": c.order_id,
+			}
+		)
+	if valid:
+		save_browser_conversions(valid)
 	if set_aside:  # one entry per batch, however many a page sent
 		try:
 			raise frappe.ValidationError(
@@ -375,13 +382,14 @@ def set_first_touch_channels(channels: dict[str, str]) -> None:
 	if not channels:
 		return
 	visitor = frappe.qb.DocType("TrackFlow Visitor")
-	case = Case()
+	by_channel: dict[str, list[str]] = defaultdict(list)
 	for name, channel in channels.items():
-		case = case.when(visitor.name == name, channel)
-	frappe.qb.update(visitor).set(visitor.first_touch_channel, case.else_(visitor.first_touch_channel)).where(
-		visitor.name.isin(sorted(channels))
-		& (visitor.first_touch_channel.isnull() | (visitor.first_touch_channel == ""))
-	).run()
+		by_channel[channel].append(name)
+	for channel, names in by_channel.items():  # one statement per channel (a CASE would cost per row)
+		frappe.qb.update(visitor).set(visitor.first_touch_channel, channel).where(
+			visitor.name.isin(sorted(names))
+			& (visitor.first_touch_channel.isnull() | (visitor.first_touch_channel == ""))
+		).run()
 
 
 def _claim_clicks(click_sessions: list, tz: ZoneInfo) -> set[str]:

@@ -121,6 +121,23 @@ COLUMNS: Mapping[str, Mapping[str, Column]] = {
 		term=(TEXT, 255),
 		referrer=(URL, 2048),
 	),
+	# A page's conversions, stored in bulk by the drain (trackflow.ledger.save_browser_conversions).
+	"Conversion": _columns(
+		**_STANDARD,
+		conversion_type=(KEY, DATA_LENGTH),
+		status=(KEY, DATA_LENGTH),
+		currency=(KEY, DATA_LENGTH),
+		company_currency=(KEY, DATA_LENGTH),
+		crm_lead=(KEY, DATA_LENGTH),
+		visitor=(KEY, DATA_LENGTH),
+		source_doctype=(KEY, DATA_LENGTH),
+		source_name=(KEY, DATA_LENGTH),
+		idempotency_key=(KEY, 255),
+		reported_by=(KEY, DATA_LENGTH),
+		order_id=(TEXT, 140),
+		flag_reason=(TEXT, TEXT_LENGTH),
+		error=(TEXT, TEXT_LENGTH),
+	),
 	# The ledger copies each touch's source and medium (guest text) beside its keys.
 	"Attribution Credit": _columns(
 		**_STANDARD,
