@@ -21,6 +21,8 @@ def get_deal_roi(deal: str, model: str | None = None) -> dict:
 	the revenue credited to the campaign under the same model. Money in the ledger's company currency, as
 	exact decimal strings. Permission: read on the CRM Deal and on the ledger; spend figures need read on
 	Campaign Spend (without it they are null)."""
+	if not deal:
+		frappe.throw(_("Say which deal"), frappe.DoesNotExistError)
 	frappe.has_permission("CRM Deal", "read", deal, throw=True)
 	check_report_access()
 	model = default_model(model)

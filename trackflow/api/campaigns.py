@@ -23,6 +23,8 @@ def get_campaign_stats(
 	Settings'), computed by Campaign Performance's own function. Permission: read on the ledger (the
 	reports' rule) and on the Link Campaign."""
 	check_report_access()
+	if not campaign:
+		frappe.throw(_("Say which campaign"), frappe.DoesNotExistError)
 	frappe.has_permission("Link Campaign", "read", campaign, throw=True)
 	filters = {"campaign": campaign, "from_date": from_date, "to_date": to_date}
 	period = period_of(filters)

@@ -32,12 +32,18 @@ def record_conversion(
 			frappe.has_permission(doctype, "read", name, throw=True)
 	if email and not lead:
 		lead = (lead_for_email(email) or {}).get("name")
+	when = None
+	if occurred_at:
+		try:
+			when = get_datetime(occurred_at)
+		except Exception:
+			frappe.throw(_("occurred_at must be a date and time, such as 2026-12-03 10:15:00"))
 	if not (lead or deal or visitor):
 		frappe.throw(_("Say who converted: a lead, a deal, a visitor or the email of a lead"))
 	doc = save_conversion(
 		conversion_type,
 		idempotency_key,
-		occurred_at=get_datetime(occurred_at) if occurred_at else None,
+		occurred_at=when,
 		value=value,
 		currency=currency,
 		crm_lead=lead,

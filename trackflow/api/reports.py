@@ -11,6 +11,7 @@ from frappe.utils.password import decrypt, encrypt
 from frappe.utils.pdf import get_pdf
 
 from trackflow.engine import pdf as pdf_engine
+from trackflow.error_log import log_failure
 from trackflow.permissions import CAMPAIGN_MANAGER, TRACKFLOW_MANAGER, require_roles
 from trackflow.queues import STREAMS, get_queue
 from trackflow.trackflow.report.report_data import (
@@ -179,8 +180,16 @@ def build_attribution_pdf(
 ) -> str:
 	"""Render, finish and save the PDF (permission already checked); returns the private file's URL."""
 	context = report_context(campaign, deal, from_date, to_date, model)
-	body = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "body"}), PDF_OPTIONS)
-	cover = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "cover"}), PDF_OPTIONS)
+	try:
+		body = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "body"}), PDF_OPTIONS)
+		cover = get_pdf(frappe.render_template(TEMPLATE, {**context, "part": "cover"}), PDF_OPTIONS)
+	except Exception as error:  # wkhtmltopdf missing or failing, print assets not built: the site's setup
+		log_failure("TrackFlow: the attribution PDF could not be rendered", error)
+		frappe.throw(
+			_(
+				"The PDF could not be rendered on this site (wkhtmltopdf and the print assets are needed); the details are in the Error Log"
+			)
+		)
 	data = pdf_engine.finish_pdf(
 		body,
 		cover=cover,

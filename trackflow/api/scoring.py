@@ -23,6 +23,8 @@ def explain_lead(lead: str) -> dict:
 	"""The lead's score now: total, grade, temperature; each component's value, weight, contribution and
 	top reasons; its journey health (days since the last activity, trend, churn risk with its inputs); its
 	latest manual adjustments; and whether the user may adjust it."""
+	if not lead:
+		frappe.throw(_("Say which lead"), frappe.DoesNotExistError)
 	frappe.has_permission("CRM Lead", "read", lead, throw=True)
 	tz = site_tz()
 	now = now_datetime().replace(tzinfo=tz)
@@ -86,6 +88,8 @@ def explain_lead(lead: str) -> dict:
 def add_score_adjustment(lead: str, points: float, reason: str, decays: int | bool = 1) -> dict:
 	"""Add a manual adjustment to the lead's engagement (write permission on the lead): it is recorded with
 	who made it and why, and the lead is rescored at once. Returns the adjustment and the new score."""
+	if not lead:
+		frappe.throw(_("Say which lead"), frappe.DoesNotExistError)
 	frappe.has_permission("CRM Lead", "write", lead, throw=True)
 	points = flt(points)
 	if abs(points) > MAX_ADJUSTMENT_POINTS:
