@@ -176,19 +176,6 @@ def _decorator_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool
 	return whitelisted, allow_guest, rate_limited
 
 
-def _module_level(body: list[ast.stmt]):
-	"""Statements that run at import time, including inside try/except and if blocks (version shims)."""
-	for node in body:
-		if isinstance(node, ast.Try):
-			for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
-				yield from _module_level(block)
-		elif isinstance(node, ast.If):
-			yield from _module_level(node.body)
-			yield from _module_level(node.orelse)
-		else:
-			yield node
-
-
 def module_of(path: Path, root: Path) -> str:
 	rel = path.relative_to(root).with_suffix("")
 	parts = list(rel.parts)
@@ -212,7 +199,7 @@ def load_app(root: Path) -> App:
 			app.parse_errors.append(f"{path.relative_to(root)}: syntax error: {e}")
 			continue
 		names = app.module_names.setdefault(module, set())
-		for node in _module_level(tree.body):
+		for node in openapi.module_level(tree.body):
 			if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
 				names.add(node.name)
 				w, g, r = _decorator_facts(node)

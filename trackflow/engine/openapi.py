@@ -238,15 +238,15 @@ def module_of(path: Path, package: Path) -> str:
 	return ".".join(parts)
 
 
-def _module_level(body: list[ast.stmt]):
+def module_level(body: list[ast.stmt]):
 	"""Statements that run at import time, including inside try/except and if blocks (version shims)."""
 	for node in body:
 		if isinstance(node, ast.Try):
 			for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
-				yield from _module_level(block)
+				yield from module_level(block)
 		elif isinstance(node, ast.If):
-			yield from _module_level(node.body)
-			yield from _module_level(node.orelse)
+			yield from module_level(node.body)
+			yield from module_level(node.orelse)
 		else:
 			yield node
 
@@ -284,7 +284,7 @@ class _App:
 				continue
 			module = module_of(path, package)
 			functions, constants, imports = {}, {}, {}
-			for node in _module_level(tree.body):
+			for node in module_level(tree.body):
 				if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
 					functions[node.name] = node
 				elif isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -347,7 +347,7 @@ def read_methods(package: Path = APP_PACKAGE) -> list[Method]:
 	methods = []
 	for source in app.sources.values():
 		module_doc = ast.get_docstring(source.tree) or ""
-		for node in _module_level(source.tree.body):
+		for node in module_level(source.tree.body):
 			if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
 				if _whitelist_call(node) is not None:
 					methods.append(_method(app, source, node, None, module_doc))
