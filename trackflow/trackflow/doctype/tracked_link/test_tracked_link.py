@@ -1,6 +1,7 @@
 # Copyright (c) 2026, TrackFlow developers
 # License: AGPL-3.0. See license.txt
 
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
 
@@ -248,3 +249,22 @@ class TestLinksAPI(TrackFlowTestCase):
 		frappe.set_user(make_user("tf-outsider@example.com", ["Blogger"]))
 		with self.assertRaises(frappe.PermissionError):
 			get_link_stats(link.name)
+
+
+class TestRedirectToSiteDomains(TrackFlowTestCase):
+	def test_a_site_domain_with_a_port_gets_the_click_id(self):
+		"""A TrackFlow Site on 127.0.0.1:8765 (the form and collect accept a port): /r/ appends tf_click to a
+		destination on that host and port, and not to the same host on another port."""
+		name = f"TF port site {secrets.token_hex(3)}"
+		frappe.get_doc(
+			{"doctype": "TrackFlow Site", "site_name": name, "allowed_domains": "127.0.0.1:8765"}
+		).insert()
+		try:
+			links.clear_settings_cache()
+			own = make_link("http://127.0.0.1:8765/shop")
+			other = make_link("http://127.0.0.1:9999/shop")
+			self.assertIn("tf_click=", visit(own.short_code).headers["Location"])
+			self.assertNotIn("tf_click=", visit(other.short_code).headers["Location"])
+		finally:
+			frappe.delete_doc("TrackFlow Site", name, force=True)
+			links.clear_settings_cache()

@@ -94,3 +94,15 @@ class TestTrackFlowRoles(TrackFlowTestCase):
 			self.assertFalse(has_app_permission())
 		finally:
 			frappe.set_user("Administrator")
+
+
+class TestSettingsUpgrade(TrackFlowTestCase):
+	def test_weights_read_back_as_text_still_validate(self):
+		"""migrate fills a site's missing settings with the doctype's defaults, which a Single may hand back
+		as text ("35"): saving the settings must still work (it stopped a real upgrade once)."""
+		settings = frappe.get_single("TrackFlow Settings")
+		settings.fit_weight, settings.engagement_weight, settings.intent_weight = "35", "40", "25"
+		settings.validate()
+		settings.fit_weight = "90"
+		with self.assertRaises(frappe.ValidationError):
+			settings.validate()

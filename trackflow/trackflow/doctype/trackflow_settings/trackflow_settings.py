@@ -4,7 +4,7 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import cint
+from frappe.utils import cint, flt
 
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.settings import INT_BOUNDS, SCORE_WEIGHT_FIELDS, validate_settings
@@ -73,7 +73,13 @@ class TrackFlowSettings(Document):
 			lost_deal_statuses=[row.deal_status for row in self.lost_deal_statuses],
 		)
 		# lead score weights: each >= 0, together 100 (a blank one is its default)
-		values.update({fieldname: self.get(fieldname) for fieldname in SCORE_WEIGHT_FIELDS})
+		# (a Single's value may come back as text, e.g. "35" written by migrate's defaults: read as a number)
+		values.update(
+			{
+				fieldname: None if self.get(fieldname) in (None, "") else flt(self.get(fieldname))
+				for fieldname in SCORE_WEIGHT_FIELDS
+			}
+		)
 		try:
 			validate_settings(values)
 		except ValidationError as e:
