@@ -242,6 +242,15 @@ class TestCompleteJourneys(TrackFlowTestCase):
 			("paid_social", campaign.name),
 		)
 
+	def test_a_form_event_keeps_the_forms_id_and_its_marked_fields(self):
+		form = event("form", form="contact-sales", fields={"company": "Acme", "plan": "pro"})
+		session = self.session(form)
+		row = frappe.db.get_value(
+			"TrackFlow Event", form["id"], ["event_type", "event_name", "properties", "session"], as_dict=True
+		)
+		self.assertEqual((row.event_type, row.event_name, row.session), ("form", "contact-sales", session))
+		self.assertEqual(json.loads(row.properties), {"company": "Acme", "plan": "pro"})
+
 	def test_collect_drops_what_the_redirect_calls_a_bot(self):
 		session = secrets.token_hex(16)
 		body = batch(self.site.site_key, self.visitor, session, event("session_start"), event("pageview"))
