@@ -181,6 +181,15 @@ class TestLeadScoring(TrackFlowTestCase):
 		self.assertIn({"touch": 2}, day_counts)
 		summarize_recent_activity(since)  # a rerun writes the same rows, no new ones
 		self.assertEqual(frappe.db.count("Lead Activity Summary", {"crm_lead": lead.name}), len(rows))
+		# the Lead Activity report reads them back, per period
+		from trackflow.trackflow.report.lead_activity.lead_activity import execute
+
+		_columns, data, *_rest = execute({"period": "day", "lead": lead.name})
+		self.assertIn(
+			(2, "touch 2"), [(r["activities"], r["counts"]) for r in data]
+		)  # and its lead_created day
+		_columns, data, *_rest = execute({"period": "month", "lead": lead.name})
+		self.assertEqual(len(data), 1)
 
 	def test_a_lead_turning_hot_runs_its_notification(self):
 		from trackflow.scoring import HOT_EVENT

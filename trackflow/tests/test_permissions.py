@@ -38,6 +38,7 @@ REPORTS = (
 	"Lead Lifecycle Funnel",
 	"Lead Source Quality",
 	"Leads at Risk",
+	"Lead Activity",
 )
 NUMBER_CARDS = ("Clicks Last 7 Days", "Clicks Today", "Leads from Tracked Sources", "Leads at Risk")
 
