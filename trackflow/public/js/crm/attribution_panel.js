@@ -265,6 +265,24 @@ async function trackflowOpenAttributionDialog(ui, fetchData, fetchScore) {
 			},
 		});
 	}
+	if (ui.adjust && score && score.can_adjust) {
+		actions.push({
+			label: trackflowText("Adjust score"),
+			onClick: async () => {
+				const points = window.prompt(trackflowText("Points to add (-100 to 100; negative to lower the score)"));
+				if (points === null || points.trim() === "" || Number.isNaN(Number(points))) return;
+				const reason = window.prompt(trackflowText("Why? (kept with the adjustment)"));
+				if (!reason || !reason.trim()) return;
+				const decays = window.confirm(trackflowText("Let it fade like activity does? (Cancel: it stays until removed)"));
+				try {
+					const answer = await ui.adjust(Number(points), reason.trim(), decays ? 1 : 0);
+					trackflowToast(ui, trackflowText("Score adjusted: now") + " " + trackflowNumber(answer.total, 2));
+				} catch (error) {
+					trackflowToast(ui, trackflowErrorMessage(error, "Could not adjust the score"), true);
+				}
+			},
+		});
+	}
 	ui.$dialog({
 		title: trackflowText("Marketing attribution"),
 		size: "4xl",

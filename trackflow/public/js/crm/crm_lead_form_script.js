@@ -13,7 +13,18 @@ function setupForm({ doc, $dialog, call, toast, createToast }) {
 				icon: "bar-chart-2",
 				onClick: () =>
 					trackflowOpenAttributionDialog(
-						{ $dialog, toast, createToast },
+						{
+							$dialog,
+							toast,
+							createToast,
+							adjust: (points, reason, decays) =>
+								call("trackflow.api.scoring.add_score_adjustment", {
+									lead: doc.name,
+									points,
+									reason,
+									decays,
+								}),
+						},
 						() => call("trackflow.api.attribution.get_lead_journey", { lead: doc.name }),
 						() => call("trackflow.api.scoring.explain_lead", { lead: doc.name })
 					),
