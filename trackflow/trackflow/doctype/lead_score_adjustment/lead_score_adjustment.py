@@ -5,6 +5,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from trackflow.scoring import enqueue_rescore, rescore_lead
+
 
 class LeadScoreAdjustment(Document):
 	# begin: auto-generated types
@@ -28,12 +30,8 @@ class LeadScoreAdjustment(Document):
 
 	def after_insert(self):
 		# counted at once: the salesperson sees the new score when the dialog closes
-		from trackflow.scoring import rescore_lead
-
 		rescore_lead(self.crm_lead)
 
 	def on_trash(self):
 		# the row still exists in this transaction: rescore after the commit
-		from trackflow.scoring import enqueue_rescore
-
 		enqueue_rescore(self.crm_lead)
