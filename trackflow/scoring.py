@@ -292,13 +292,14 @@ def rescore_lead(lead: str) -> float:
 
 
 def rescore_leads(leads: list[str], setup: ScoringSetup | None = None) -> int:
-	"""Rescore many leads in chunks (the daily job's due intents, a migration); returns how many."""
-	done = 0
+	"""Rescore many leads (the daily job's due intents, a migration): their inputs are read in chunks of
+	CHUNK leads and the scores written together in bulk; returns how many."""
+	setup = setup or scoring_setup()
+	scored = []
 	for start in range(0, len(leads), CHUNK):
-		scored = score_leads(leads[start : start + CHUNK], setup)
-		write_rescored(scored)
-		done += len(scored)
-	return done
+		scored += score_leads(leads[start : start + CHUNK], setup)
+	write_rescored(scored)
+	return len(scored)
 
 
 def rescore_scored_leads() -> int:
@@ -396,6 +397,11 @@ def decay_scores() -> dict:
 		hot=setup.hot,
 		warm=setup.warm,
 	)
+	done = set(due)
+	churn = churn_changes([r for r in rows if r.name not in done], now)
+	churn_changed = len(churn)
+	# A decayed lead's churn risk goes in the same statement (its stored value when it did not move).
+	stored_churn = {r.name: r.tf_churn_risk for r in rows}
 	# fit and intent are as stored (the daily path does not change them); every lead is scored at `now`
 	statements = write_scores(
 		{
@@ -404,19 +410,20 @@ def decay_scores() -> dict:
 			TEMPERATURE: {u.lead: u.temperature for u in updates},
 			"tf_engagement_component": {u.lead: u.engagement for u in updates},
 			"tf_activity_score": {u.lead: u.engagement_anchor for u in updates},
+			"tf_churn_risk": {u.lead: churn.pop(u.lead, stored_churn[u.lead]) for u in updates},
 		},
 		same={"tf_scored_at": now.replace(tzinfo=None)},
 	)
+	if churn:
+		update_by_name("CRM Lead", {"tf_churn_risk": churn})
 	was = {row.lead: row.temperature for row in stored}
 	announce_hot([u.lead for u in updates if u.temperature == "hot" and was.get(u.lead) != "hot"])
 	rescored = rescore_leads(due, setup)
-	done = set(due)
-	churn = refresh_churn_risk([r for r in rows if r.name not in done], now)
 	return {
 		"leads": len(rows),
 		"changed": len(updates),
 		"rescored": rescored,
-		"churn_changed": churn,
+		"churn_changed": churn_changed,
 		"statements": statements,
 		"seconds": time.monotonic() - started,
 	}
@@ -425,6 +432,15 @@ def decay_scores() -> dict:
 def refresh_churn_risk(rows: list, now: datetime) -> int:
 	"""Churn risk of leads not rescored today, from the cadence kept at their last rescore and the days
 	since their last activity (else creation): written where it moves by CHURN_MIN_CHANGE or more."""
+	changed = churn_changes(rows, now)
+	if changed:
+		update_by_name("CRM Lead", {"tf_churn_risk": changed})
+	return len(changed)
+
+
+def churn_changes(rows: list, now: datetime) -> dict[str, float]:
+	"""{lead: new churn risk} of the rows (as the daily job reads them) whose risk moves by
+	CHURN_MIN_CHANGE or more (refreshes the stage medians)."""
 	tz = now.tzinfo
 	medians = refresh_stage_medians()
 	changed = {}
@@ -440,9 +456,7 @@ def refresh_churn_risk(rows: list, now: datetime) -> int:
 		risk = risk or 0.0  # a Float column: 0 when there is no figure
 		if abs(risk - (r.tf_churn_risk or 0.0)) >= CHURN_MIN_CHANGE:
 			changed[r.name] = risk
-	if changed:
-		update_by_name("CRM Lead", {"tf_churn_risk": changed})
-	return len(changed)
+	return changed
 
 
 def write_rescored(scored: list[Scored]) -> int:
@@ -493,13 +507,12 @@ def announce_hot(leads: list[str]) -> None:
 
 def write_scores(fields: dict[str, dict[str, object]], same: dict | None = None) -> int:
 	"""Write score fields ({field: {lead: value}}, every field covering the same leads; `same`: {field:
-	one value for them all}) with one CASE UPDATE per chunk of leads, today's history rows in bulk, and the
-	trends. Returns the number of statements issued (reads included)."""
+	one value for them all}) and the trends with one UPDATE per chunk of leads, after today's history rows
+	(in bulk; the trend reads them). Returns the number of statements issued (reads included)."""
 	totals = fields.get(TOTAL) or {}
 	if not totals:
 		return 0
 	today = now_datetime().date()
-	update_by_name("CRM Lead", fields, same)
 	now = now_datetime()
 	history = [
 		[history_name(lead, today), now, now, "Administrator", lead, today, total]
@@ -511,10 +524,9 @@ def write_scores(fields: dict[str, dict[str, object]], same: dict | None = None)
 		history,
 		on_duplicate="`score` = VALUES(`score`), `modified` = VALUES(`modified`)",
 	)
-	trends = _trends(list(totals), today)
-	update_by_name("CRM Lead", {"tf_engagement_trend": trends})
-	# score UPDATEs and trend UPDATEs per UPDATE_CHUNK; history upserts and history reads per INSERT_CHUNK
-	return 2 * -(-len(totals) // UPDATE_CHUNK) + 2 * -(-len(totals) // INSERT_CHUNK)
+	update_by_name("CRM Lead", {**fields, "tf_engagement_trend": _trends(list(totals), today)}, same)
+	# score and trend UPDATEs per UPDATE_CHUNK; history upserts and history reads per INSERT_CHUNK
+	return -(-len(totals) // UPDATE_CHUNK) + 2 * -(-len(totals) // INSERT_CHUNK)
 
 
 def history_name(lead: str, day) -> str:
