@@ -536,16 +536,14 @@ def history_name(lead: str, day) -> str:
 def score_history(leads: list[str], since) -> dict[str, list[tuple]]:
 	"""Each lead's (day, score) history rows from `since`, oldest first."""
 	by_lead: dict[str, list] = {name: [] for name in leads}
-	history = frappe.qb.DocType("Lead Score History")
 	for start in range(0, len(leads), INSERT_CHUNK):
 		chunk = leads[start : start + INSERT_CHUNK]
-		for lead, day, value in (
-			frappe.qb.from_(history)
-			.select(history.crm_lead, history.day, history.score)
-			.where(history.crm_lead.isin(chunk))
-			.where(history.day >= since)
-			.orderby(history.day)
-			.run()
+		# plain SQL: the query builder's IN of 1,000 names cost more than the read (the daily job's 100k)
+		for lead, day, value in frappe.db.sql(
+			f"""SELECT `crm_lead`, `day`, `score` FROM `tabLead Score History`
+			WHERE `crm_lead` IN ({", ".join(["%s"] * len(chunk))}) AND `day` >= %s
+			ORDER BY `crm_lead`, `day`""",
+			[*chunk, since],
 		):
 			by_lead[lead].append((day, value))
 	return by_lead
