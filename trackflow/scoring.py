@@ -371,24 +371,25 @@ def decay_scores() -> dict:
 	)
 
 	def aware(value):
+		if isinstance(value, datetime):  # what the driver returns: no parsing per lead
+			return value.replace(tzinfo=tz)
 		return get_datetime(value).replace(tzinfo=tz) if value else None
 
-	stored = []
-	for r in rows:
-		stored.append(
-			scoring_lead.StoredScore(
-				r.name,
-				fit=r.tf_fit_score,
-				engagement_anchor=r.tf_activity_score or 0.0,
-				engagement_fixed=r.tf_engagement_fixed or 0.0,
-				intent=r.tf_intent_score or 0.0,
-				scored_at=aware(r.tf_scored_at),
-				intent_changes_at=aware(r.tf_intent_changes_at),
-				total=r.tf_engagement_score,
-				grade=r.tf_engagement_grade,
-				temperature=r.tf_temperature,
-			)
+	stored = [
+		scoring_lead.StoredScore(
+			r.name,
+			r.tf_fit_score,
+			r.tf_activity_score or 0.0,
+			r.tf_engagement_fixed or 0.0,
+			r.tf_intent_score or 0.0,
+			aware(r.tf_scored_at),
+			aware(r.tf_intent_changes_at),
+			r.tf_engagement_score,
+			r.tf_engagement_grade,
+			r.tf_temperature,
 		)
+		for r in rows
+	]
 	updates, due = scoring_lead.changed_lead_scores(
 		stored,
 		now,
