@@ -338,6 +338,20 @@ def lead_fields_changed(lead) -> None:
 
 # ---- the daily job ------------------------------------------------------------------------------
 
+# The datetime columns the daily job reads as text: the driver's conversion of 300k datetimes (Frappe's
+# get_datetime per value) took 2 of the 2.7 s of reading 100k leads; fromisoformat takes a tenth of it.
+DATETIMES = ("creation", "tf_scored_at", "tf_intent_changes_at", "tf_last_activity_at")
+
+
+def read_datetime(text: str | None) -> datetime | None:
+	"""A DATETIME column's text as the driver would have returned it (naive)."""
+	if text is None:
+		return None
+	try:
+		return datetime.fromisoformat(text)
+	except ValueError:
+		return get_datetime(text)
+
 
 def decay_scores() -> dict:
 	"""Daily: decay every scored lead's engagement (no activity read), rescore the leads whose intent
@@ -346,29 +360,16 @@ def decay_scores() -> dict:
 	tz = site_tz()
 	setup = scoring_setup()
 	now = now_datetime().replace(tzinfo=tz)
-	lead = frappe.qb.DocType("CRM Lead")
-	rows = (
-		frappe.qb.from_(lead)
-		.select(
-			lead.name,
-			lead.creation,
-			lead.status,
-			lead.tf_activity_score,
-			lead.tf_engagement_fixed,
-			lead.tf_fit_score,
-			lead.tf_intent_score,
-			lead.tf_scored_at,
-			lead.tf_intent_changes_at,
-			lead.tf_engagement_score,
-			lead.tf_engagement_grade,
-			lead.tf_temperature,
-			lead.tf_last_activity_at,
-			lead.tf_activity_cadence_days,
-			lead.tf_churn_risk,
-		)
-		.where(lead.tf_scored_at.isnotnull())
-		.run(as_dict=True)
+	rows = frappe.db.sql(
+		f"""SELECT `name`, `status`, `tf_activity_score`, `tf_engagement_fixed`, `tf_fit_score`,
+		`tf_intent_score`, `tf_engagement_score`, `tf_engagement_grade`, `tf_temperature`,
+		`tf_activity_cadence_days`, `tf_churn_risk`, {", ".join(f"CAST(`{f}` AS CHAR) AS `{f}`" for f in DATETIMES)}
+		FROM `tabCRM Lead` WHERE `tf_scored_at` IS NOT NULL""",
+		as_dict=True,
 	)
+	for r in rows:
+		for field in DATETIMES:
+			r[field] = read_datetime(r[field])
 
 	def aware(value):
 		if isinstance(value, datetime):  # what the driver returns: no parsing per lead
