@@ -22,6 +22,7 @@ from trackflow.engine import scoring, scoring_health, scoring_lead, scoring_summ
 from trackflow.engine.privacy import person_consent
 from trackflow.engine.scoring_lead import ALL_RULE_FIELDS, Adjustment, LeadScore, RuleSet, Weights
 from trackflow.engine.settings import SCORE_WEIGHT_FIELDS
+from trackflow.error_log import log_failure
 from trackflow.settings import get_settings
 from trackflow.times import site_tz
 
@@ -498,8 +499,6 @@ def write_rescored(scored: list[Scored]) -> int:
 def announce_hot(leads: list[str]) -> None:
 	"""Run HOT_EVENT on each lead that just turned hot (its Notifications, webhooks and server scripts);
 	one that fails is logged and the others go on."""
-	from trackflow.error_log import log_failure
-
 	for lead in leads:
 		try:
 			frappe.get_doc("CRM Lead", lead).run_method(HOT_EVENT)
