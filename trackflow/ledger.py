@@ -51,15 +51,14 @@ def save_conversion(
 	reported_by: str = SERVER,
 	order_id: str | None = None,
 ):
-	"""Insert a conversion, or return the one with this idempotency key (a voided one comes back to life
-	with the new values, unless it is a browser's report that a trusted one superseded). Attribution is
-	enqueued to run after the current transaction commits. With an `order_id`, a CRM or server-side
-	conversion voids the browser's reports of the same order, and a browser's report of an order already
-	reported otherwise is stored void."""
+	"""Insert a CRM or server-side conversion, or return the one with this idempotency key (a voided one
+	comes back to life with the new values). Attribution is enqueued to run after the current transaction
+	commits. With an `order_id`, the browser's reports of the same order are voided: the order counts once
+	(browser reports themselves are stored in bulk by `save_browser_conversions`)."""
 	existing = frappe.db.get_value("Conversion", {"idempotency_key": idempotency_key}, "name")
 	if existing:
 		doc = frappe.get_doc("Conversion", existing)
-		if doc.status != "void" or (doc.reported_by == BROWSER and superseding(doc.order_id, doc.name)):
+		if doc.status != "void":
 			return doc
 		doc.update(
 			{"occurred_at": occurred_at or now_datetime(), "value": value, "exchange_rate": exchange_rate}
@@ -86,18 +85,12 @@ def save_conversion(
 			}
 		).insert(ignore_permissions=True)
 	if doc.order_id:
-		if doc.reported_by == BROWSER:
-			winner = superseding(doc.order_id, doc.name)
-			if winner:
-				_void(doc, f"Superseded by {winner}, which reported order {doc.order_id} too")
-				return doc
-		else:
-			for name in frappe.get_all(
-				"Conversion",
-				{"order_id": doc.order_id, "reported_by": BROWSER, "status": ("!=", "void")},
-				pluck="name",
-			):
-				_void(frappe.get_doc("Conversion", name), f"Superseded by {doc.name} ({doc.reported_by})")
+		for name in frappe.get_all(
+			"Conversion",
+			{"order_id": doc.order_id, "reported_by": BROWSER, "status": ("!=", "void")},
+			pluck="name",
+		):
+			_void(frappe.get_doc("Conversion", name), f"Superseded by {doc.name} ({doc.reported_by})")
 	enqueue_attribution(doc.name)
 	# Deliveries to the ad platforms are created by a job after the commit, never in CRM's transaction.
 	frappe.enqueue(
@@ -201,22 +194,6 @@ def process_new_conversions(names: list[str]) -> dict:
 	):
 		enqueue_rescore(lead)
 	return done
-
-
-def superseding(order_id: str | None, name: str) -> str | None:
-	"""The CRM or server-side conversion (not void) that reported this order, if any."""
-	if not order_id:
-		return None
-	return frappe.db.get_value(
-		"Conversion",
-		{
-			"order_id": order_id,
-			"reported_by": ("in", [CRM, SERVER]),
-			"status": ("!=", "void"),
-			"name": ("!=", name),
-		},
-		"name",
-	)
 
 
 def _void(doc, reason: str) -> None:

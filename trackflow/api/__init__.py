@@ -5,13 +5,14 @@ import frappe
 from werkzeug.wrappers import Response
 
 from trackflow.engine import openapi
+from trackflow.permissions import require_roles
 
 
 @frappe.whitelist(methods=["GET"])
 def docs() -> Response:
 	"""The OpenAPI 3.1 description of every TrackFlow method (generated from the code): the document itself,
 	as `application/json` with no {"message": ...} envelope, so that tools can load it from this URL."""
-	frappe.only_for("All")  # any logged-in user; Guest is refused by Frappe before this line
+	require_roles("All")  # any logged-in user (Frappe refuses Guest before this line too)
 	return Response(
 		openapi.app_spec_json(),
 		status=200,

@@ -511,6 +511,8 @@ def _phrase(app: _App, source: _Source, function, call: ast.Call) -> str:
 		roles = [app.evaluate(source.module, arg) for arg in call.args]
 		if not roles or any(not isinstance(role, str) for role in roles):
 			return f"`{ast.unparse(call)}`"
+		if roles == ["All"]:
+			return "any logged-in user"
 		return "role " + _either(sorted(roles)) + " only"
 	if name == "only_for":
 		roles = app.evaluate(source.module, call.args[0]) if call.args else None

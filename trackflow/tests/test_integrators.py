@@ -219,3 +219,30 @@ def campaign_with_spend_as_admin() -> str:
 		return campaign_with_spend("1.00")
 	finally:
 		frappe.set_user(user)
+
+
+class TestIntegratorRoles(TrackFlowTestCase):
+	def test_deal_roi_follows_crm_and_hides_spend_from_who_may_not_read_it(self):
+		campaign = campaign_with_spend("300.00")
+		_lead, deal, _visitor, _conversion = won_deal_on(campaign, 600)
+		frappe.set_user(make_user("tf-roi-manager@example.com", ["Sales Manager"]))
+		roi = get_deal_roi(deal.name)
+		self.assertEqual(roi["revenue"], "600.00")
+		(row,) = roi["campaigns"]
+		if frappe.has_permission("Campaign Spend", "read"):
+			self.assertEqual(row["campaign_spend"], "300.00")
+		else:
+			self.assertIsNone(row["campaign_spend"])
+		for roles in ([], ["Website User"] if frappe.db.exists("Role", "Website User") else []):
+			frappe.set_user(make_user("tf-roi-nobody@example.com", roles))
+			with self.assertRaises(frappe.PermissionError):
+				get_deal_roi(deal.name)
+
+	def test_the_api_description_is_for_logged_in_users_only(self):
+		from trackflow.api import docs
+
+		frappe.set_user(make_user("tf-roi-manager@example.com", ["Sales Manager"]))
+		self.assertEqual(json.loads(docs().get_data())["openapi"], "3.1.0")
+		frappe.set_user("Guest")
+		with self.assertRaises(frappe.PermissionError):
+			docs()

@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, getdate, nowdate
 
+from trackflow.scoring import SUMMARY_COLUMNS
 from trackflow.trackflow.report.lead_data import check_lead_access
 from trackflow.trackflow.report.report_data import never_raises
 
@@ -32,19 +33,7 @@ def execute(filters: dict | None = None):
 	rows = frappe.get_list(  # the summaries follow their lead's CRM permissions
 		"Lead Activity Summary",
 		filters=conditions,
-		fields=[
-			"crm_lead",
-			"start_date",
-			"end_date",
-			"activities",
-			"counts",
-			"score_start",
-			"score_end",
-			"score_change",
-			"stage_changes",
-			"stage_from",
-			"stage_to",
-		],
+		fields=[f for f in SUMMARY_COLUMNS if f not in ("name", "creation", "modified", "owner", "period")],
 		order_by="start_date desc, crm_lead asc",
 		limit_page_length=MAX_ROWS,
 	)
