@@ -24,7 +24,7 @@ from trackflow.engine.attribution import attribute_paths, fit_markov, fit_shaple
 from trackflow.engine.attribution.aggregate import NEEDS_TIMESTAMPS
 from trackflow.engine.attribution.csv_input import PATH_COLUMNS, read_paths
 from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
-from trackflow.engine.attribution.types import ModelSpec, PathStats
+from trackflow.engine.attribution.types import ModelSpec, PathStats, PathTable, as_rows
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import from_minor, to_minor
 
@@ -407,7 +407,13 @@ def test_cli_json_is_byte_identical_to_the_reference_pipeline(tmp_path, monkeypa
 		argv += ["--model", spec]
 	new = _cli_json(argv)
 	new_rule_based = _cli_json(rule_based)
-	monkeypatch.setattr(cli, "read_paths", lambda path, *args: reference_read_paths(path, *args[:2]))
-	monkeypatch.setattr(cli, "attribute_paths", reference_attribute_paths)
+	monkeypatch.setattr(
+		cli,
+		"read_path_table",
+		lambda path, *args, **_: PathTable.from_rows(reference_read_paths(path, *args[:2])),
+	)
+	monkeypatch.setattr(
+		cli, "attribute_paths", lambda paths, *args: reference_attribute_paths(as_rows(paths), *args)
+	)
 	assert new == _cli_json(argv)
 	assert new_rule_based == _cli_json(rule_based)

@@ -36,10 +36,10 @@ from trackflow.engine.attribution.csv_input import (
 	check_text_file,
 	gc_paused,
 	read_journeys,
-	read_paths,
+	read_path_table,
 	reading,
 )
-from trackflow.engine.attribution.types import PathStats
+from trackflow.engine.attribution.types import PathTable
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
 
@@ -164,9 +164,7 @@ def _with_lookback(spec: str, days: float) -> str:
 DELIMITER_NAMES = {",": ",", ";": "';'", "\t": "$'\\t'", "|": "'|'"}
 
 
-def _read_path_file(
-	path: Path, separator: str, delimiter: str, converting_only: bool = False
-) -> list[PathStats]:
+def _read_path_file(path: Path, separator: str, delimiter: str, converting_only: bool = False) -> PathTable:
 	if len(delimiter) != 1:
 		raise ValidationError(f"--delimiter must be one character, got {delimiter!r}")
 	if not separator.strip():
@@ -180,25 +178,7 @@ def _read_path_file(
 					f" the header is {other!r}-separated; use --delimiter {shown}"
 				)
 	with reading(path):
-		paths = read_paths(path, separator, delimiter, converting_only)
-	for row in paths:
-		name = " > ".join(row.path)
-		name = name if len(name) <= 60 else name[:57] + "..."
-		where = f"{path}: path {name!r}"
-		for field, number in (("total_conversions", row.conversions), ("total_null", row.nulls)):
-			if not number < MAX_VALUE:
-				raise ValidationError(
-					f"{where}: field {field}: too large (counts must be below {MAX_VALUE_TEXT})"
-				)
-		if not row.value < MAX_VALUE:
-			raise ValidationError(
-				f"{where}: field total_conversion_value: too large (values must be below {MAX_VALUE_TEXT})"
-			)
-		if row.value != row.value.quantize(Decimal(1).scaleb(-PATHS_PLACES)):
-			raise ValidationError(
-				f"{where}: field total_conversion_value: {row.value} has more than {PATHS_PLACES} decimal places"
-			)
-	return paths
+		return read_path_table(path, separator, delimiter, converting_only, places=PATHS_PLACES)
 
 
 def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) -> dict[str, Any]:
@@ -207,8 +187,8 @@ def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) ->
 	paths = _read_path_file(args.paths, args.separator, args.delimiter, converting_only)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
-	conversions = sum(p.conversions for p in paths)
-	value = sum((p.value for p in paths), Decimal(0))
+	conversions = sum(paths.conversions)
+	value = sum(paths.values, Decimal(0))
 	out = _header(None, PATHS_PLACES)
 	out.update(conversions=conversions, value=value, models={}, unattributed={}, skipped={})
 	fits = {}

@@ -17,7 +17,7 @@ from operator import eq, itemgetter, truediv
 from typing import Any
 
 from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
-from trackflow.engine.attribution.types import ModelSpec, PathStats
+from trackflow.engine.attribution.types import ModelSpec, PathStats, PathTable
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import from_minor, to_minor
 
@@ -90,7 +90,7 @@ def _path_weights(
 
 
 def attribute_paths(
-	paths: Sequence[PathStats], spec: str | ModelSpec, fit: Any = None, places: int = 2
+	paths: PathTable | Sequence[PathStats], spec: str | ModelSpec, fit: Any = None, places: int = 2
 ) -> ChannelTotals:
 	"""Per channel (conversions, value) of `spec` over aggregated `paths` (only converting rows count).
 
@@ -110,8 +110,11 @@ def attribute_paths(
 			return {}
 		channel_weights = fit.channel_weights
 	# Only rows with conversions or value count; their values in integer minor units.
-	paths = paths if isinstance(paths, list) else list(paths)
-	rows = list(compress(paths, map(any, map(itemgetter(1, 2), paths))))
+	if isinstance(paths, PathTable):
+		rows = paths.take(paths.converting()).rows()
+	else:
+		paths = paths if isinstance(paths, list) else list(paths)
+		rows = list(compress(paths, map(any, map(itemgetter(1, 2), paths))))
 	minor = _minor_units(list(map(itemgetter(2), rows)), places)
 	total_units = sum(minor)
 	conversions: dict[str, float] = defaultdict(float)

@@ -6,7 +6,6 @@ import codecs
 import csv
 import gc
 import io
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from trackflow.engine.attribution.journeys import Journey
-from trackflow.engine.attribution.types import Conversion, PathStats, Touchpoint
+from trackflow.engine.attribution.types import Conversion, PathStats, PathTable, Touchpoint
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
 
@@ -246,26 +245,39 @@ def _separator_hint(path: Path, header: str, columns: tuple[str, ...]) -> None:
 		)
 
 
-def read_paths(
-	path: Path, separator: str = ">", delimiter: str = ";", converting_only: bool = False
-) -> list[PathStats]:
+def read_path_table(
+	path: Path,
+	separator: str = ">",
+	delimiter: str = ";",
+	converting_only: bool = False,
+	places: int | None = None,
+) -> PathTable:
 	"""Aggregated paths in ChannelAttribution's format: path;total_conversions;total_conversion_value;total_null
-	(path "a > b > c"; the value and null columns may be absent).
+	(path "a > b > c"; the value and null columns may be absent), as a PathTable.
 
 	With `converting_only`, rows without conversions or value (all a rule-based model reads) are checked
 	but left out, except the first row of each spelling of a zero value, so that summing the values
-	keeps their decimal places. Files of the plain shape (no quotes, one field per column on every row,
-	numbers that parse) are read column by column with str methods; anything else, including every bad
+	keeps their decimal places. With `places`, a value with more decimals, or any number of MAX_VALUE or
+	more, is refused. Files of the plain shape (no quotes, one field per column on every row, numbers
+	that parse and fit) are read column by column with str methods; anything else, including every bad
 	row, goes through the csv module row by row, which gives the same rows or names the file, row and
 	field that is wrong."""
 	with gc_paused():
-		rows = _paths_plain(_text(path), separator, delimiter, converting_only)
-	if rows is None:
-		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter)
+		table = _paths_plain(_text(path), separator, delimiter, converting_only, places)
+	if table is None:
+		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter, places)
 		if converting_only:
 			values = list(map(itemgetter(2), rows))
 			rows = [rows[i] for i in _kept(list(map(itemgetter(1), rows)), values, list(map(str, values)))]
-	return rows
+		table = PathTable.from_rows(rows)
+	return table
+
+
+def read_paths(
+	path: Path, separator: str = ">", delimiter: str = ";", converting_only: bool = False
+) -> list[PathStats]:
+	"""The rows of `read_path_table` as PathStats."""
+	return read_path_table(path, separator, delimiter, converting_only).rows()
 
 
 def _text(path: Path) -> str:
@@ -297,16 +309,10 @@ def gc_paused() -> Iterator[None]:
 ZERO = Decimal(0)
 
 
-class _ChannelNames(dict):
-	"""Raw channel text -> its stripped, interned name, filled on first sight (a file has few spellings)."""
-
-	def __missing__(self, raw: str) -> str:
-		name = self[raw] = sys.intern(raw.strip())
-		return name
-
-
-def _paths_plain(text: str, separator: str, delimiter: str, converting_only: bool) -> list[PathStats] | None:
-	"""The rows of a plain-shaped paths file, or None when the csv module must read it (see read_paths)."""
+def _paths_plain(
+	text: str, separator: str, delimiter: str, converting_only: bool, places: int | None
+) -> PathTable | None:
+	"""The table of a plain-shaped paths file, or None when the csv module must read it (see read_path_table)."""
 	if len(delimiter) != 1 or delimiter in '\r\n"\0' or not separator:
 		return None
 	if "\r" in text:
@@ -325,7 +331,7 @@ def _paths_plain(text: str, separator: str, delimiter: str, converting_only: boo
 		lines = list(filter(None, lines))  # the csv module skips empty lines
 	del body
 	if not lines:
-		return []
+		return PathTable((), [], [], [], [])
 	width = len(names)
 	if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
 		return None
@@ -334,66 +340,77 @@ def _paths_plain(text: str, separator: str, delimiter: str, converting_only: boo
 	del lines
 	columns = {name: fields[i::width] for i, name in enumerate(names)}
 	del fields
+	limit = None if places is None else MAX_VALUE
 	texts = columns["path"]
-	conversions = _counts(columns["total_conversions"])
+	conversions = _counts(columns["total_conversions"], limit)
 	value_texts = columns.get("total_conversion_value")
-	values = [ZERO] * count if value_texts is None else _decimals(value_texts)
+	values = [ZERO] * count if value_texts is None else _decimals(value_texts, places)
 	null_texts = columns.get("total_null")
 	if conversions is None or values is None:
 		return None
-	if filtered := converting_only and _no_empty_channel(texts, separator) and _whole_numbers(null_texts):
-		# Every row is valid: build only the rows kept.
-		kept = _kept(conversions, values, value_texts or ["0"] * count)
-		texts, conversions, values = ([column[i] for i in kept] for column in (texts, conversions, values))
-		nulls = [0] * len(kept) if null_texts is None else [int(null_texts[i]) for i in kept]
-	else:
-		nulls = [0] * count if null_texts is None else _counts(null_texts)
-		if nulls is None:
-			return None
+	nulls = [0] * count if null_texts is None else _counts(null_texts, limit)
+	if nulls is None:
+		return None
 	if separator != separator.strip():
 		texts = list(map(str.strip, texts))
-	channel = _ChannelNames()
-	paths = list(map(tuple, map(map, repeat(channel.__getitem__), map(str.split, texts, repeat(separator)))))
-	if "" in channel.values():
+	encoded = _encode(texts, separator)  # also the check that no path has a blank channel
+	if encoded is None:
 		return None
-	rows = list(map(tuple.__new__, repeat(PathStats), zip(paths, conversions, values, nulls, strict=True)))
-	if converting_only and not filtered:
-		rows = [rows[i] for i in _kept(conversions, values, value_texts or ["0"] * count)]
-	return rows
+	table = PathTable(*encoded, conversions, values, nulls)
+	if converting_only:
+		table = table.take(_kept(conversions, values, value_texts or ["0"] * count))
+	return table
 
 
-def _no_empty_channel(texts: list[str], separator: str) -> bool:
-	"""True when no path in `texts` has an empty or blank channel, told from counts on the joined text
-	for the shapes "a > b" and "a>b" (single-character separator); False when it cannot tell."""
-	if len(separator) != 1 or separator.isspace() or "" in texts or " " in texts:
-		return False
-	joined = "\n".join(texts)
-	if not joined.isascii() or any(c in joined for c in "\t\x0b\x0c\x1c\x1d\x1e\x1f"):
-		return False  # whitespace other than spaces (or non-ASCII whitespace) could make a blank channel
-	separators = joined.count(separator)
+ENCODE_ROWS = 16384  # rows split at a time: the tokens of one chunk, not of the file, are alive at once
+
+
+def _encode(texts: list[str], separator: str) -> tuple[tuple[str, ...], list[str]] | None:
+	"""The channels and each path text as a string of their codes (see PathTable; codes numbered in
+	order of first appearance), or None when a path has an empty or blank channel.
+
+	The paths are split a chunk at a time: one str.split of the joined texts (a NUL token between
+	paths), at " > " when that splits every path (spellings then need no stripping and are few), else
+	at the bare separator; each new spelling is stripped once, the tokens mapped to codes by one dict
+	lookup each (bytes while the codes fit in one) and the code string split back into rows at NUL."""
 	spaced = f" {separator} "
-	if joined.count(spaced) == separators and "  " not in joined:
-		# Every separator has one space each side and no run of spaces: a blank channel would start
-		# or end a path.
-		bare = (f" {separator}", separator)
-		return not any(map(str.startswith, texts, repeat(bare))) and not any(
-			map(str.endswith, texts, repeat((f"{separator} ", separator)))
-		)
-	if " " not in joined:
-		return not any(empty in joined for empty in (separator * 2, "\n" + separator, separator + "\n")) and (
-			joined[0] != separator and joined[-1] != separator
-		)
-	return False
+	for split_at in (spaced, separator) if separator == separator.strip() else (separator,):
+		codes: dict[str, int] = {}  # channel -> code
+		index: dict[str, int] = {"\0": 0}  # spelling -> code
+		pieces: list[bytes | str] = []
+		for start in range(0, len(texts), ENCODE_ROWS):
+			tokens = f"{split_at}\0{split_at}".join(texts[start : start + ENCODE_ROWS]).split(split_at)
+			if len(codes) < 256:
+				try:
+					pieces.append(bytes(map(index.__getitem__, tokens)))
+					continue
+				except (KeyError, ValueError):
+					pass
+			for raw in dict.fromkeys(tokens):
+				if raw not in index:
+					name = raw.strip()
+					if not name or (split_at == spaced and separator in raw):
+						break  # a blank channel, or "a >b": try the bare separator
+					index[raw] = codes.setdefault(name, len(codes) + 1)
+			else:
+				if len(codes) < 256:
+					pieces.append(bytes(map(index.__getitem__, tokens)))
+				else:  # more than 255 channels: one character per code
+					pieces.append("".join(map(chr, map(index.__getitem__, tokens))))
+				continue
+			break
+		else:
+			text = "\0".join(p if isinstance(p, str) else p.decode("latin-1") for p in pieces)
+			return tuple(codes), text.split("\0")
+		if split_at != spaced or not name:
+			return None
+	return None
 
 
-def _whole_numbers(texts: list[str] | None) -> bool:
-	"""True when every text is a whole number int() reads (so a count that needs no checking)."""
-	return texts is None or ("" not in texts and "".join(texts).isdecimal())
-
-
-def _decimals(texts: list[str]) -> list[Decimal] | None:
-	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not. Each distinct text
-	is parsed once (most rows of a paths file have the same zero value)."""
+def _decimals(texts: list[str], places: int | None = None) -> list[Decimal] | None:
+	"""Finite, non-negative Decimals of `texts` (empty is 0), or None if any is not (or, with `places`,
+	has more decimals or is MAX_VALUE or more). Each distinct text is parsed once (most rows of a paths
+	file have the same zero value)."""
 	distinct = dict.fromkeys(texts)
 	try:
 		parsed = list(map(Decimal, distinct))
@@ -404,20 +421,31 @@ def _decimals(texts: list[str]) -> list[Decimal] | None:
 			return None
 	if not all(map(Decimal.is_finite, parsed)) or min(parsed) < 0:
 		return None
+	if places is not None:
+		if max(parsed) >= MAX_VALUE:
+			return None
+		unit = Decimal(1).scaleb(-places)
+		if not all(map(Decimal.__eq__, parsed, map(Decimal.quantize, parsed, repeat(unit)))):
+			return None
 	return list(map(dict(zip(distinct, parsed, strict=True)).__getitem__, texts))
 
 
-def _counts(texts: list[str]) -> list[float] | None:
-	"""Conversion or null counts of `texts` as _plain gives them (int when whole), or None if any is bad."""
+def _counts(texts: list[str], limit: Decimal | None = None) -> list[float] | None:
+	"""Conversion or null counts of `texts` as _plain gives them (int when whole), or None if any is bad
+	(or `limit` or more)."""
 	try:
 		numbers = list(map(int, texts))
 	except ValueError:
 		decimals = _decimals(texts)
-		return None if decimals is None else list(map(_plain, decimals))
-	return numbers if min(numbers) >= 0 else None
+		numbers = None if decimals is None else list(map(_plain, decimals))
+	if numbers is None or min(numbers) < 0 or (limit is not None and max(numbers) >= limit):
+		return None
+	return numbers
 
 
-def _paths_csv(handle: TextIO, name: str, separator: str, delimiter: str) -> list[PathStats]:
+def _paths_csv(
+	handle: TextIO, name: str, separator: str, delimiter: str, places: int | None = None
+) -> list[PathStats]:
 	rows = []
 	for number, row in _rows(handle, name, PATH_COLUMNS[:2], delimiter=delimiter):
 		where = f"{name}: row {number}"
@@ -433,8 +461,18 @@ def _paths_csv(handle: TextIO, name: str, separator: str, delimiter: str) -> lis
 				raise ValidationError(f"{where}: field {field}: {text!r} is not a number")
 			if not number_value.is_finite() or number_value < 0:
 				raise ValidationError(f"{where}: field {field}: {text} is negative or not finite")
+			if places is not None and number_value >= MAX_VALUE:
+				what = "values" if field == "total_conversion_value" else "counts"
+				raise ValidationError(
+					f"{where}: field {field}: too large ({what} must be below {MAX_VALUE_TEXT})"
+				)
 			numbers.append(number_value)
 		conversions, value, nulls = numbers
+		if places is not None and value != value.quantize(Decimal(1).scaleb(-places)):
+			raise ValidationError(
+				f"{where}: field total_conversion_value: {row['total_conversion_value']} has more than"
+				f" {places} decimal places"
+			)
 		rows.append(PathStats(channels, _plain(conversions), value, _plain(nulls)))
 	return rows
 

@@ -18,13 +18,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import chain, repeat
-from operator import add, itemgetter, mul
+from itertools import compress, repeat
+from operator import add, itemgetter, mul, not_
 from typing import Any
 
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution.sufficiency import verdict
-from trackflow.engine.attribution.types import PathStats
+from trackflow.engine.attribution.types import PathStats, PathTable, as_rows, as_table
 from trackflow.engine.errors import ValidationError
 
 State = tuple[str, ...]
@@ -47,59 +47,73 @@ def path_states(path: tuple[str, ...], order: int) -> list[State]:
 	return states
 
 
-def group_paths(paths: Iterable[PathStats]) -> dict[tuple[float, float], list[tuple[str, ...]]]:
-	"""Paths grouped by (conversions, nulls), rows with neither dropped: lets C code do the counting."""
-	rows = paths if isinstance(paths, list) else list(paths)
-	groups: dict[tuple[float, float], list[tuple[str, ...]]] = defaultdict(list)
-	keys = zip(map(itemgetter(1), rows), map(itemgetter(3), rows), strict=True)
-	for key, path in zip(keys, map(itemgetter(0), rows), strict=True):
-		groups[key].append(path)
+def group_codes(table: PathTable) -> dict[tuple[float, float], str]:
+	"""The rows of `table` grouped by (conversions, nulls), rows with neither dropped, each group's code
+	strings joined into one with NUL before, between and after them: the rows of a group weigh the same,
+	so C code can count them together. The most common key (most paths were walked once, without a
+	conversion) is picked out with C loops; the few others are grouped row by row."""
+	keys = list(zip(table.conversions, table.nulls, strict=True))
+	if not keys:
+		return {}
+	common = max(Counter(keys[:: max(1, len(keys) // 4096)]).items(), key=itemgetter(1))[0]
+	is_common = list(map(common.__eq__, keys))
+	groups: dict[tuple[float, float], list[str]] = defaultdict(list)
+	groups[common] = list(compress(table.codes, is_common))
+	for key, codes in compress(zip(keys, table.codes, strict=True), map(not_, is_common)):
+		groups[key].append(codes)
 	groups.pop((0, 0), None)
-	return groups
+	return {key: "\0" + "\0".join(rows) + "\0" for key, rows in groups.items() if rows}
 
 
-def journeys_by_channel(groups: dict[tuple[float, float], list[tuple[str, ...]]]) -> dict[str, float]:
-	"""Per channel, the journeys (conversions + nulls) whose path contains it, from `group_paths`."""
+# Above this many rows a group's channel presence is counted by bytes.translate per channel.
+TRANSLATE_ROWS = 2000
+
+
+def journeys_by_channel(table: PathTable, groups: dict[tuple[float, float], str]) -> dict[str, float]:
+	"""Per channel, the journeys (conversions + nulls) whose path contains it, from `group_codes`."""
 	counts: dict[str, float] = defaultdict(float)
-	for (conversions, nulls), group in groups.items():
-		for channels, count in Counter(map(frozenset, group)).items():
-			for channel in channels:
-				counts[channel] += (conversions + nulls) * count
+	channels = table.channels
+	for (conversions, nulls), joined in groups.items():
+		weight = conversions + nulls
+		if len(channels) < 256 and joined.count("\0") > TRANSLATE_ROWS:
+			# Keep only NUL and one channel's code: the rows containing it are the NULs followed by it.
+			raw = joined.encode("latin-1")
+			for code, channel in enumerate(channels, start=1):
+				others = bytes(range(1, code)) + bytes(range(code + 1, 256))
+				found = raw.translate(None, others).count(bytes((0, code)))
+				if found:
+					counts[channel] += weight * found
+		else:
+			for codes, found in Counter(map(frozenset, joined[1:-1].split("\0"))).items():
+				for code in codes:
+					counts[channels[ord(code) - 1]] += weight * found
 	return dict(sorted(counts.items()))
 
 
 NIBBLE_CODES = 16
 
 
-def _pair_codes_nibbles(
-	tokens: Iterable[str | None], names: list[str | None]
-) -> list[tuple[tuple[Any, Any], int]]:
-	"""Counts of adjacent pairs in `tokens` (channels and None separators) for at most 15 channels.
+def _pair_counts(joined: str, base: int) -> list[tuple[int, int, int]]:
+	"""(a, b, count) for each pair of adjacent codes in `joined` (rows between NULs), with 0 for the
+	start and the end of a row (a = 0: b starts a row; b = 0: a ends one).
 
-	Each token becomes one byte (its index in `names`, < 16); with the bytes read as one little-endian
-	integer X, (X << 4) + (X >> 8) holds in byte i the pair code 16*b[i] + b[i+1] (no carries, since
-	every code is < 16), so a single Counter over bytes (small cached ints) counts every pair."""
-	index = {name: i for i, name in enumerate(names)}
-	raw = bytes(map(index.__getitem__, tokens)) + b"\0"
-	number = int.from_bytes(raw, "little")
-	pairs = ((number << 4) + (number >> 8)).to_bytes(len(raw) + 1, "little")
-	return [((names[code >> 4], names[code & 15]), count) for code, count in Counter(pairs).items() if code]
-
-
-def _pair_codes(tokens: Iterable[str | None], names: list[str | None]) -> list[tuple[tuple[Any, Any], int]]:
-	"""Counts of adjacent pairs in `tokens`, any number of channels (pairs coded as small ints)."""
-	listed = [*tokens, None]
-	base = len(names)
-	high = {name: i * base for i, name in enumerate(names)}
-	low = {name: i for i, name in enumerate(names)}
-	codes = Counter(map(add, map(high.__getitem__, listed), map(low.__getitem__, listed[1:])))
-	return [((names[code // base], names[code % base]), count) for code, count in codes.items() if code]
+	With fewer than 16 codes, the text is one byte per code; read as one little-endian integer X,
+	(X << 4) + (X >> 8) holds in byte i the pair code 16*b[i] + b[i+1] (no carries, since every code
+	is < 16), so a single Counter over bytes (small cached ints) counts every pair."""
+	if base <= NIBBLE_CODES:
+		raw = joined.encode("latin-1")
+		number = int.from_bytes(raw, "little")
+		pairs = ((number << 4) + (number >> 8)).to_bytes(len(raw) + 1, "little")
+		return [(code >> 4, code & 15, count) for code, count in Counter(pairs).items() if code]
+	codes = list(map(ord, joined))
+	counted = Counter(map(add, map(mul, codes, repeat(base)), codes[1:]))
+	return [(code // base, code % base, count) for code, count in counted.items() if code]
 
 
 def count_transitions(
-	paths: Iterable[PathStats],
+	paths: PathTable | Iterable[PathStats],
 	order: int,
-	groups: dict[tuple[float, float], list[tuple[str, ...]]] | None = None,
+	groups: dict[tuple[float, float], str] | None = None,
 ) -> tuple[dict[tuple[State, State], float], dict[State, float], dict[State, float]]:
 	"""Aggregate transition counts: edges between states (START = ()), into conversion and into null."""
 	edges: dict[tuple[State, State], float] = defaultdict(float)
@@ -107,32 +121,23 @@ def count_transitions(
 	to_null: dict[State, float] = defaultdict(float)
 	if order == 1:
 		# Fast path. For order 1, collapsing consecutive identical states is the same as dropping the
-		# self-pairs (a, a) of the raw path. Paths are grouped by (conversions, nulls); each group's paths
-		# are flattened into one token list with None between paths, and its pairs are counted by C code
-		# (Counter): (None, a) are starts, (a, None) ends, the rest transitions.
-		if groups is None:
-			groups = group_paths(paths)
-		names = [None, *sorted(set(chain.from_iterable(chain.from_iterable(groups.values()))))]
-		for (conversions, nulls), group in groups.items():
-			flat = chain.from_iterable(chain.from_iterable(zip(repeat((None,)), group)))
-			if len(names) <= NIBBLE_CODES:
-				codes = _pair_codes_nibbles(flat, names)
-			else:
-				codes = _pair_codes(flat, names)
+		# self-pairs (a, a) of the raw path. Rows weighing the same are counted together by C code.
+		table = as_table(paths)
+		states = [None, *((name,) for name in table.channels)]
+		for (conversions, nulls), joined in (groups if groups is not None else group_codes(table)).items():
 			weight = conversions + nulls
-			for (a, b), count in codes:
-				if a is None:
-					if b is not None:
-						edges[START, (b,)] += weight * count
-				elif b is None:
+			for a, b, count in _pair_counts(joined, len(states)):
+				if not a:
+					edges[START, states[b]] += weight * count
+				elif not b:
 					if conversions:
-						to_conversion[(a,)] += conversions * count
+						to_conversion[states[a]] += conversions * count
 					if nulls:
-						to_null[(a,)] += nulls * count
+						to_null[states[a]] += nulls * count
 				elif a != b:
-					edges[(a,), (b,)] += weight * count
+					edges[states[a], states[b]] += weight * count
 	else:
-		for path, conversions, _value, nulls in paths:
+		for path, conversions, _value, nulls in as_rows(paths):
 			weight = conversions + nulls
 			if not weight:
 				continue
@@ -340,13 +345,13 @@ def fit_markov(paths: Iterable[PathStats], order: int = 1, min_journeys: int = 5
 	every channel flagged the verdict is "insufficient" and no weights are given."""
 	if order not in (1, 2, 3):
 		raise ValidationError(f"markov: order must be 1, 2 or 3, got {order!r}")
-	rows = paths if isinstance(paths, list) else list(paths)
-	groups = group_paths(rows)
-	edges, to_conversion, to_null = count_transitions(rows, order, groups)
-	total_conversions = math.fsum(map(itemgetter(1), rows))
-	total_nulls = math.fsum(map(itemgetter(3), rows))
-	total_value = sum(filter(None, map(itemgetter(2), rows)), Decimal(0))
-	journeys = journeys_by_channel(groups)
+	table = as_table(paths)
+	groups = group_codes(table)
+	edges, to_conversion, to_null = count_transitions(table, order, groups)
+	total_conversions = math.fsum(table.conversions)
+	total_nulls = math.fsum(table.nulls)
+	total_value = sum(filter(None, table.values), Decimal(0))
+	journeys = journeys_by_channel(table, groups)
 	sufficiency = verdict(journeys, total_conversions, total_nulls, min_journeys, needs_nulls=True)
 	transitions: list[tuple[list[str], list[str] | str, float]] = sorted(
 		[(list(a), list(b), w) for (a, b), w in edges.items()]

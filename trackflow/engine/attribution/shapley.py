@@ -24,7 +24,7 @@ from typing import Any
 
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution.sufficiency import verdict
-from trackflow.engine.attribution.types import PathStats
+from trackflow.engine.attribution.types import PathStats, PathTable, as_rows
 from trackflow.engine.errors import ValidationError
 
 MAX_ENUMERATION_CHANNELS = 15
@@ -143,12 +143,12 @@ class ShapleyFit:
 		)
 
 
-def fit_shapley(paths: Iterable[PathStats], min_journeys: int = 50) -> ShapleyFit:
+def fit_shapley(paths: PathTable | Iterable[PathStats], min_journeys: int = 50) -> ShapleyFit:
 	"""Fit simplified Shapley values on aggregated paths (converting and not; PathStats or 4-tuples).
 
 	Channel weight = φ_c / Σ φ. Channels in fewer than `min_journeys` journeys are flagged; with no
 	conversions or every channel flagged the verdict is "insufficient" and no weights are given."""
-	rows = paths if isinstance(paths, list) else list(paths)
+	rows = as_rows(paths)
 	counts = coalition_counts(rows)
 	total_conversions = sum(c for c, _ in counts.values())
 	total_journeys = sum(j for _, j in counts.values())

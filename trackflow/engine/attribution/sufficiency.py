@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
-
-from trackflow.engine.attribution.types import PathStats
-
-
-def channel_journeys(paths: Iterable[PathStats]) -> dict[str, float]:
-	"""Per channel, the number of journeys (conversions + nulls) whose path contains it."""
-	by_set: dict[frozenset[str], float] = defaultdict(float)
-	for path, conversions, _value, nulls in paths:
-		weight = conversions + nulls
-		if weight:
-			by_set[frozenset(path)] += weight
-	counts: dict[str, float] = defaultdict(float)
-	for channels, weight in by_set.items():
-		for channel in channels:
-			counts[channel] += weight
-	return dict(sorted(counts.items()))
 
 
 def verdict(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain, compress, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from trackflow.engine.errors import ValidationError
@@ -156,6 +159,67 @@ class PathStats(NamedTuple):
 	conversions: float
 	value: Decimal = Decimal(0)
 	nulls: float = 0
+
+
+@dataclass(frozen=True)
+class PathTable:
+	"""Aggregated paths column by column, the shape the paths reader gives and the fits read: each
+	row's channels as one string of codes (character chr(i) is channels[i - 1]; chr(0) is never a
+	channel), its conversions, value and nulls. Order-1 Markov counts and the rule-based splits work on
+	the codes with C-level string and Counter operations; `rows()` gives PathStats for everything else."""
+
+	channels: tuple[str, ...]
+	codes: list[str]
+	conversions: list[float]
+	values: list[Decimal]
+	nulls: list[float]
+
+	@classmethod
+	def from_rows(cls, rows: Iterable[PathStats]) -> PathTable:
+		rows = rows if isinstance(rows, list) else list(rows)
+		channels = tuple(sorted(set(chain.from_iterable(map(itemgetter(0), rows)))))
+		code = {name: chr(i) for i, name in enumerate(channels, start=1)}
+		return cls(
+			channels,
+			["".join(map(code.__getitem__, path)) for path in map(itemgetter(0), rows)],
+			list(map(itemgetter(1), rows)),
+			list(map(itemgetter(2), rows)),
+			list(map(itemgetter(3), rows)),
+		)
+
+	def __len__(self) -> int:
+		return len(self.codes)
+
+	def converting(self) -> list[int]:
+		"""Indexes of the rows with conversions or value (all a rule-based model reads)."""
+		return list(
+			compress(range(len(self.codes)), map(any, zip(self.conversions, self.values, strict=True)))
+		)
+
+	def take(self, indexes: Iterable[int]) -> PathTable:
+		"""The rows at `indexes`, in that order."""
+		indexes = list(indexes)
+		columns = (self.codes, self.conversions, self.values, self.nulls)
+		return PathTable(self.channels, *(list(map(column.__getitem__, indexes)) for column in columns))
+
+	def rows(self) -> list[PathStats]:
+		"""Every row as a PathStats."""
+		names = {chr(i): name for i, name in enumerate(self.channels, start=1)}
+		paths = map(tuple, map(map, repeat(names.__getitem__), self.codes))
+		rows = zip(paths, self.conversions, self.values, self.nulls, strict=True)
+		return list(map(tuple.__new__, repeat(PathStats), rows))
+
+
+def as_table(paths: PathTable | Iterable[PathStats]) -> PathTable:
+	"""`paths` as a PathTable (PathStats or (path, conversions, value, nulls) tuples are encoded)."""
+	return paths if isinstance(paths, PathTable) else PathTable.from_rows(paths)
+
+
+def as_rows(paths: PathTable | Iterable[PathStats]) -> list[PathStats]:
+	"""`paths` as a list of rows (a PathTable's rows are built)."""
+	if isinstance(paths, PathTable):
+		return paths.rows()
+	return paths if isinstance(paths, list) else list(paths)
 
 
 def path_stats(path, conversions=0, value=Decimal(0), nulls=0) -> PathStats:
