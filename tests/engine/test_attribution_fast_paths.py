@@ -168,6 +168,7 @@ def reference_attribute_paths(paths, spec, fit=None, places=2):
 			exact[channel] += Fraction(u, n)
 	else:
 		exact = defaultdict(Fraction)
+		conversions = defaultdict(Fraction)
 		for path, converted, value, _nulls in paths:
 			if not converted and not value:
 				continue
@@ -176,9 +177,12 @@ def reference_attribute_paths(paths, spec, fit=None, places=2):
 			for channel, w in zip(
 				path, _reference_path_weights(tuple(path), spec, channel_weights), strict=True
 			):
-				conversions[channel] += converted * w
+				# exact, then rounded once (the float sum in touch order, before, moved in the last bits)
+				conversions[channel] += Fraction(converted) * Fraction(w)
 				if cents:
 					exact[channel] += cents * Fraction(w)
+		for channel in conversions:
+			conversions[channel] = float(conversions[channel])
 	for channel in conversions:
 		exact.setdefault(channel, Fraction(0))
 	values = _reference_round(dict(exact), total_units, places)

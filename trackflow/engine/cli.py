@@ -42,6 +42,7 @@ from trackflow.engine.attribution.csv_input import (
 from trackflow.engine.attribution.types import PathTable
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
+from trackflow.engine.parallel import cores
 
 PROG = "trackflow-attribution"
 DATA = Path(__file__).resolve().parent / "data"
@@ -178,7 +179,9 @@ def _read_path_file(path: Path, separator: str, delimiter: str, converting_only:
 					f" the header is {other!r}-separated; use --delimiter {shown}"
 				)
 	with reading(path):
-		return read_path_table(path, separator, delimiter, converting_only, places=PATHS_PLACES)
+		return read_path_table(
+			path, separator, delimiter, converting_only, places=PATHS_PLACES, processes=cores()
+		)
 
 
 def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) -> dict[str, Any]:
@@ -197,7 +200,7 @@ def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) ->
 		if spec.name in NEEDS_TIMESTAMPS and label in from_all:
 			out["skipped"][label] = SKIPPED_ON_PATHS
 			continue
-		fit = fit_model(spec, paths) if get_model_def(spec.name).data_driven else None
+		fit = fit_model(spec, paths, cores()) if get_model_def(spec.name).data_driven else None
 		if fit is not None:
 			fits[label] = fit
 		out["models"][label] = attribute_paths(paths, spec, fit)

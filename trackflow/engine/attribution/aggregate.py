@@ -9,9 +9,10 @@ exactly to the total value.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from fractions import Fraction
 from itertools import compress, repeat
 from operator import eq, itemgetter, truediv
 from typing import Any
@@ -51,20 +52,27 @@ def _minor_units(values: list[Any], places: int) -> list[int]:
 	return [to_minor(value, places) if value else 0 for value in values]
 
 
-def _path_weights(
+def _shares(
 	path: tuple[str, ...], name: str, params: dict[str, Any], weights_by_channel: dict[str, float] | None
-) -> list[float]:
+) -> Iterable[tuple[str, float, int]]:
+	"""(channel, weight of one of its touches, touches) for the touches of `path`: per channel when the
+	weights come by channel (a channel's touches share its weight evenly), else per touch. Each weight
+	is the touch's raw weight over the path's raw total, summed in path order."""
 	n = len(path)
 	if weights_by_channel is not None:
-		raw = list(map(weights_by_channel.get, path, repeat(0.0)))
+		get = weights_by_channel.get
 		if len(set(path)) == n:
-			raw = list(map(truediv, raw, repeat(1)))
-		else:
-			counts: dict[str, int] = defaultdict(int)
-			for c in path:
-				counts[c] += 1
-			raw = list(map(truediv, raw, map(counts.__getitem__, path)))
-	elif name == "last_non_direct":
+			raw = list(map(get, path, repeat(0.0)))
+			total = sum(raw)
+			if total > 0:
+				return zip(path, map(truediv, raw, repeat(total)), repeat(1))
+			return zip(path, repeat(1.0 / n), repeat(1))
+		counts = Counter(path)
+		total = sum([get(c, 0.0) / counts[c] for c in path])
+		if total > 0:
+			return [(c, get(c, 0.0) / k / total, k) for c, k in counts.items()]
+		return [(c, 1.0 / n, k) for c, k in counts.items()]
+	if name == "last_non_direct":
 		raw = [0.0] * n
 		index = next((i for i in range(n - 1, -1, -1) if path[i].lower() != "direct"), n - 1)
 		raw[index] = 1.0
@@ -86,7 +94,8 @@ def _path_weights(
 	else:
 		raise ValidationError(f"model {name} cannot run on aggregated paths")
 	total = sum(raw)
-	return list(map(truediv, raw, repeat(total))) if total > 0 else [1.0 / n] * n
+	weights = map(truediv, raw, repeat(total)) if total > 0 else repeat(1.0 / n)
+	return zip(path, weights, repeat(1))
 
 
 def attribute_paths(
@@ -111,7 +120,7 @@ def attribute_paths(
 		channel_weights = fit.channel_weights
 	# Only rows with conversions or value count; their values in integer minor units.
 	if isinstance(paths, PathTable):
-		rows = paths.take(paths.converting()).rows()
+		rows = paths.converting_rows
 	else:
 		paths = paths if isinstance(paths, list) else list(paths)
 		rows = list(compress(paths, map(any, map(itemgetter(1, 2), paths))))
@@ -138,10 +147,10 @@ def attribute_paths(
 		for (channel, n), units in by_length.items():
 			numerators[channel] += units * (denominator // n)
 	else:
-		# A float weight is exactly p / 2**k: sum the cents per (channel, weight), then units * p per
-		# (channel, 2**k), then bring every sum to the largest power of two.
-		by_weight: dict[str, dict[float, int]] = defaultdict(dict)
-		by_scale: dict[tuple[str, int], int] = defaultdict(int)
+		# A float weight is exactly p / 2**k: sum the conversions and cents per (channel, weight), then
+		# times p per (channel, 2**k), then bring every sum to the largest power of two: exact, so
+		# neither the order of the rows nor that of the touches changes a digit.
+		by_weight: dict[str, dict[float, list]] = defaultdict(dict)
 		params = spec.param_dict
 		weights_by_channel = channel_weights
 		if weights_by_channel is None and spec.name == "custom":
@@ -149,19 +158,28 @@ def attribute_paths(
 				k[len(CHANNEL_PREFIX) :]: v for k, v in params.items() if k.startswith(CHANNEL_PREFIX)
 			} or None
 		for (path, converted, _value, _nulls), cents in zip(rows, minor, strict=True):
-			weights = _path_weights(tuple(path), spec.name, params, weights_by_channel)
-			for channel, w in zip(path, weights, strict=True):
-				conversions[channel] += converted * w
-			if cents:
-				for channel, w in zip(path, weights, strict=True):
-					units_by_weight = by_weight[channel]
-					units_by_weight[w] = units_by_weight.get(w, 0) + cents
-		for channel, units_by_weight in by_weight.items():
-			for w, units in units_by_weight.items():
+			if type(converted) is float:
+				converted = Fraction(converted)  # a count read with decimals: exact, like the rest
+			for channel, w, times in _shares(path, spec.name, params, weights_by_channel):
+				sums = by_weight[channel].get(w)
+				if sums is None:
+					by_weight[channel][w] = [converted * times, cents * times]
+				else:
+					sums[0] += converted * times
+					sums[1] += cents * times
+		by_scale: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0])
+		for channel, sums_by_weight in by_weight.items():
+			for w, (converted, units) in sums_by_weight.items():
 				p, scale = w.as_integer_ratio()
-				by_scale[channel, scale] += units * p
+				sums = by_scale[channel, scale]
+				sums[0] += converted * p
+				sums[1] += units * p
 		denominator = max((scale for _c, scale in by_scale), default=1)
-		for (channel, scale), units in by_scale.items():
+		converted_numerators: dict[str, Any] = dict.fromkeys(by_weight, 0)
+		for (channel, scale), (converted, units) in by_scale.items():
+			converted_numerators[channel] += converted * (denominator // scale)
 			numerators[channel] += units * (denominator // scale)
+		for channel, numerator in converted_numerators.items():
+			conversions[channel] = float(numerator / denominator)  # correctly rounded, Fraction or int
 	values = _round_channels({c: numerators[c] for c in conversions}, denominator, total_units, places)
 	return {c: (conversions[c], values[c]) for c in sorted(conversions)}

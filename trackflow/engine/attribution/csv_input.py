@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from itertools import compress, repeat
+from functools import partial
+from itertools import compress, pairwise, repeat
 from operator import itemgetter, not_
 from pathlib import Path
 from typing import TextIO
@@ -20,6 +21,7 @@ from trackflow.engine.attribution.journeys import Journey
 from trackflow.engine.attribution.types import Conversion, PathStats, PathTable, Touchpoint
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
+from trackflow.engine.parallel import fork_map
 
 TOUCHPOINT_COLUMNS = ("journey_id", "timestamp", "channel")
 CONVERSION_COLUMNS = ("journey_id", "timestamp", "value")
@@ -251,6 +253,7 @@ def read_path_table(
 	delimiter: str = ";",
 	converting_only: bool = False,
 	places: int | None = None,
+	processes: int = 1,
 ) -> PathTable:
 	"""Aggregated paths in ChannelAttribution's format: path;total_conversions;total_conversion_value;total_null
 	(path "a > b > c"; the value and null columns may be absent), as a PathTable.
@@ -261,9 +264,13 @@ def read_path_table(
 	more, is refused. Files of the plain shape (no quotes, one field per column on every row, numbers
 	that parse and fit) are read column by column with str methods; anything else, including every bad
 	row, goes through the csv module row by row, which gives the same rows or names the file, row and
-	field that is wrong."""
+	field that is wrong. A plain file of PARALLEL_BYTES or more is read by up to `processes` forked
+	processes, a run of lines each."""
 	with gc_paused():
-		table = _paths_plain(_text(path), separator, delimiter, converting_only, places)
+		if processes > 1 and path.stat().st_size >= PARALLEL_BYTES:
+			table = _paths_parallel(path, separator, delimiter, converting_only, places, processes)
+		else:
+			table = _paths_plain(_text(path), separator, delimiter, converting_only, places)
 	if table is None:
 		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter, places)
 		if converting_only:
@@ -278,6 +285,56 @@ def read_paths(
 ) -> list[PathStats]:
 	"""The rows of `read_path_table` as PathStats."""
 	return read_path_table(path, separator, delimiter, converting_only).rows()
+
+
+PARALLEL_BYTES = 4 << 20  # below this, forking costs more than it saves
+
+
+def _paths_parallel(
+	path: Path, separator: str, delimiter: str, converting_only: bool, places: int | None, processes: int
+) -> PathTable | None:
+	"""_paths_plain over `processes` runs of whole lines at once, each process reading and decoding its
+	own bytes of the file (fork_map); the tables joined. None if any run is not plain UTF-8 text."""
+	size = path.stat().st_size
+	with open(path, "rb") as handle:
+		first = handle.readline()
+		cuts = [handle.tell()]
+		for k in range(1, processes):
+			handle.seek(max(cuts[-1], cuts[0] + (size - cuts[0]) * k // processes))
+			handle.readline()  # to the end of the line cut through
+			if handle.tell() < size:
+				cuts.append(handle.tell())
+	cuts.append(size)
+	try:
+		header = first.decode("utf-8-sig").rstrip("\r\n")
+	except UnicodeDecodeError:
+		return None
+	read = partial(_paths_run, path, header, separator, delimiter, converting_only, places)
+	tables = fork_map(read, list(pairwise(cuts)))
+	if any(table is None for table in tables):
+		return None
+	return PathTable.concat(tables)
+
+
+def _paths_run(
+	path: Path,
+	header: str,
+	separator: str,
+	delimiter: str,
+	converting_only: bool,
+	places: int | None,
+	run: tuple[int, int],
+) -> PathTable | None:
+	"""_paths_plain of the lines from byte run[0] to run[1] of `path` under `header`."""
+	with open(path, "rb") as handle:
+		handle.seek(run[0])
+		data = handle.read(run[1] - run[0])
+	try:
+		text = data.decode("utf-8")
+	except UnicodeDecodeError:
+		return None
+	del data
+	return _paths_plain(f"{header}\n{text}", separator, delimiter, converting_only, places)
 
 
 def _text(path: Path) -> str:
@@ -310,7 +367,7 @@ ZERO = Decimal(0)
 
 
 def _paths_plain(
-	text: str, separator: str, delimiter: str, converting_only: bool, places: int | None
+	text: str, separator: str, delimiter: str, converting_only: bool = False, places: int | None = None
 ) -> PathTable | None:
 	"""The table of a plain-shaped paths file, or None when the csv module must read it (see read_path_table)."""
 	if len(delimiter) != 1 or delimiter in '\r\n"\0' or not separator:
@@ -353,6 +410,13 @@ def _paths_plain(
 		return None
 	if separator != separator.strip():
 		texts = list(map(str.strip, texts))
+	if converting_only and _no_blank_channel(texts, separator):
+		# Every path is valid: encode only the rows kept.
+		kept = _kept(conversions, values, value_texts or ["0"] * count)
+		texts, conversions, values, nulls = (
+			[column[i] for i in kept] for column in (texts, conversions, values, nulls)
+		)
+		converting_only = False
 	encoded = _encode(texts, separator)  # also the check that no path has a blank channel
 	if encoded is None:
 		return None
@@ -360,6 +424,23 @@ def _paths_plain(
 	if converting_only:
 		table = table.take(_kept(conversions, values, value_texts or ["0"] * count))
 	return table
+
+
+OTHER_WHITESPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
+def _no_blank_channel(texts: list[str], separator: str) -> bool:
+	"""True when no path in `texts` has an empty or blank channel, False when one has or it cannot tell
+	(non-ASCII text, whitespace other than spaces). Without building the channels: the ASCII text of the
+	paths, one per line, with its spaces deleted and every separator turned into a line break has two
+	line breaks in a row exactly where a channel is blank."""
+	if len(separator) != 1 or not separator.isascii() or separator.isspace() or not texts:
+		return False
+	joined = "\n".join(texts)
+	if not joined.isascii() or any(c in joined for c in OTHER_WHITESPACE):
+		return False
+	layout = joined.encode("ascii").translate(bytes.maketrans(separator.encode(), b"\n"), b" ")
+	return b"\n\n" not in b"\n" + layout + b"\n"
 
 
 ENCODE_ROWS = 16384  # rows split at a time: the tokens of one chunk, not of the file, are alive at once

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from itertools import compress, repeat
 from operator import add, itemgetter, mul, not_
 from typing import Any
@@ -26,6 +27,7 @@ from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution.sufficiency import verdict
 from trackflow.engine.attribution.types import PathStats, PathTable, as_rows, as_table
 from trackflow.engine.errors import ValidationError
+from trackflow.engine.parallel import fork_map
 
 State = tuple[str, ...]
 START: State = ()
@@ -336,22 +338,49 @@ class MarkovFit:
 		)
 
 
-def fit_markov(paths: Iterable[PathStats], order: int = 1, min_journeys: int = 50) -> MarkovFit:
+PARALLEL_ROWS = 50_000  # below this many paths, forking costs more than it saves
+
+
+def _counts(table: PathTable, order: int) -> tuple[dict, dict, dict, dict[str, float]]:
+	"""Transition counts (count_transitions) and journeys per channel of `table`: sums over its rows."""
+	groups = group_codes(table)
+	edges, to_conversion, to_null = count_transitions(table, order, groups)
+	return edges, to_conversion, to_null, journeys_by_channel(table, groups)
+
+
+def _summed(parts: Iterable[dict]) -> dict:
+	"""The dicts' values added up per key, in key order (so the chain is built the same way whatever
+	the order or split of the rows)."""
+	total: dict = defaultdict(float)
+	for part in parts:
+		for key, count in part.items():
+			total[key] += count
+	return dict(sorted(total.items()))
+
+
+def fit_markov(
+	paths: PathTable | Iterable[PathStats], order: int = 1, min_journeys: int = 50, processes: int = 1
+) -> MarkovFit:
 	"""Fit an order-`order` Markov model on aggregated paths (converting and not).
 
-	`paths` yields PathStats (or any (path, conversions, value, nulls) 4-tuples). Returns removal
-	effects, channel weights RE(c)/sum RE, the transition counts and a sufficiency verdict: channels in
-	fewer than `min_journeys` journeys are flagged; with no conversions, no non-converting journeys or
-	every channel flagged the verdict is "insufficient" and no weights are given."""
+	`paths` is a PathTable or yields PathStats (or any (path, conversions, value, nulls) 4-tuples).
+	Returns removal effects, channel weights RE(c)/sum RE, the transition counts and a sufficiency
+	verdict: channels in fewer than `min_journeys` journeys are flagged; with no conversions, no
+	non-converting journeys or every channel flagged the verdict is "insufficient" and no weights are
+	given. With `processes` > 1, a table of PARALLEL_ROWS or more is counted in that many forked parts."""
 	if order not in (1, 2, 3):
 		raise ValidationError(f"markov: order must be 1, 2 or 3, got {order!r}")
 	table = as_table(paths)
-	groups = group_codes(table)
-	edges, to_conversion, to_null = count_transitions(table, order, groups)
+	if processes > 1 and len(table) >= PARALLEL_ROWS:
+		parts = fork_map(partial(_counts, order=order), table.parts(processes))
+		if any(part is None for part in parts):
+			parts = [_counts(table, order)]
+	else:
+		parts = [_counts(table, order)]
+	edges, to_conversion, to_null, journeys = (_summed(part[i] for part in parts) for i in range(4))
 	total_conversions = math.fsum(table.conversions)
 	total_nulls = math.fsum(table.nulls)
 	total_value = sum(filter(None, table.values), Decimal(0))
-	journeys = journeys_by_channel(table, groups)
 	sufficiency = verdict(journeys, total_conversions, total_nulls, min_journeys, needs_nulls=True)
 	transitions: list[tuple[list[str], list[str] | str, float]] = sorted(
 		[(list(a), list(b), w) for (a, b), w in edges.items()]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from itertools import chain, compress, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -187,8 +188,62 @@ class PathTable:
 			list(map(itemgetter(3), rows)),
 		)
 
+	@classmethod
+	def concat(cls, tables: Sequence[PathTable]) -> PathTable:
+		"""The rows of `tables` in order, in one table (each table's codes mapped to the joint ones)."""
+		channels = list(tables[0].channels) if tables else []
+		numbers = {name: i for i, name in enumerate(channels, start=1)}
+		codes, conversions, values, nulls = [], [], [], []
+		for table in tables:
+			recode = {}
+			for i, name in enumerate(table.channels, start=1):
+				if name not in numbers:
+					channels.append(name)
+					numbers[name] = len(channels)
+				if numbers[name] != i:
+					recode[i] = numbers[name]
+			if recode and table.codes:
+				codes.extend("\0".join(table.codes).translate(recode).split("\0"))
+			else:
+				codes.extend(table.codes)
+			conversions.extend(table.conversions)
+			values.extend(table.values)
+			nulls.extend(table.nulls)
+		return cls(tuple(channels), codes, conversions, values, nulls)
+
+	def parts(self, count: int) -> list[PathTable]:
+		"""The rows in `count` runs of about equal length, in order."""
+		size = -(-len(self.codes) // max(count, 1)) or 1
+		columns = (self.codes, self.conversions, self.values, self.nulls)
+		return [
+			PathTable(self.channels, *(column[start : start + size] for column in columns))
+			for start in range(0, len(self.codes), size)
+		]
+
+	def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+		"""Pickled compactly (a forked reader sends its rows back): the codes as one string and each
+		value object once, with the rows' positions in that list."""
+		ids = list(map(id, self.values))
+		first = dict(zip(ids, range(len(ids)), strict=True))
+		number = {key: n for n, key in enumerate(first)}
+		distinct = list(map(self.values.__getitem__, first.values()))
+		joined = "\0".join(self.codes)
+		return _path_table, (
+			self.channels,
+			joined,
+			self.conversions,
+			distinct,
+			list(map(number.__getitem__, ids)),
+			self.nulls,
+		)
+
 	def __len__(self) -> int:
 		return len(self.codes)
+
+	@cached_property
+	def converting_rows(self) -> list[PathStats]:
+		"""PathStats of the rows with conversions or value (built once: every rule-based model reads them)."""
+		return self.take(self.converting()).rows()
 
 	def converting(self) -> list[int]:
 		"""Indexes of the rows with conversions or value (all a rule-based model reads)."""
@@ -208,6 +263,12 @@ class PathTable:
 		paths = map(tuple, map(map, repeat(names.__getitem__), self.codes))
 		rows = zip(paths, self.conversions, self.values, self.nulls, strict=True)
 		return list(map(tuple.__new__, repeat(PathStats), rows))
+
+
+def _path_table(channels, joined, conversions, distinct, positions, nulls) -> PathTable:
+	"""A PathTable from what its __reduce__ gives."""
+	codes = joined.split("\0") if positions else []
+	return PathTable(channels, codes, conversions, list(map(distinct.__getitem__, positions)), nulls)
 
 
 def as_table(paths: PathTable | Iterable[PathStats]) -> PathTable:
