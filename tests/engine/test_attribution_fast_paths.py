@@ -411,11 +411,12 @@ def test_cli_json_is_byte_identical_to_the_reference_pipeline(tmp_path, monkeypa
 		argv += ["--model", spec]
 	new = _cli_json(argv)
 	new_rule_based = _cli_json(rule_based)
-	monkeypatch.setattr(
-		cli,
-		"read_path_table",
-		lambda path, *args, **_: PathTable.from_rows(reference_read_paths(path, *args[:2])),
-	)
+
+	def reference_runs(path, separator, delimiter, *_args, each=None, **_kwargs):
+		table = PathTable.from_rows(reference_read_paths(path, separator, delimiter))
+		return [each(table) if each else table]
+
+	monkeypatch.setattr(cli, "read_path_runs", reference_runs)
 	monkeypatch.setattr(
 		cli, "attribute_paths", lambda paths, *args: reference_attribute_paths(as_rows(paths), *args)
 	)

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ from trackflow.engine.attribution.csv_input import (
 	check_text_file,
 	gc_paused,
 	read_journeys,
-	read_path_table,
+	read_path_runs,
 	reading,
 )
+from trackflow.engine.attribution.markov import MarkovCounts
 from trackflow.engine.attribution.types import PathTable
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
@@ -165,7 +167,9 @@ def _with_lookback(spec: str, days: float) -> str:
 DELIMITER_NAMES = {",": ",", ";": "';'", "\t": "$'\\t'", "|": "'|'"}
 
 
-def _read_path_file(path: Path, separator: str, delimiter: str, converting_only: bool = False) -> PathTable:
+def _read_path_file(
+	path: Path, separator: str, delimiter: str, converting_only: bool, each: Any, processes: int
+) -> list[Any]:
 	if len(delimiter) != 1:
 		raise ValidationError(f"--delimiter must be one character, got {delimiter!r}")
 	if not separator.strip():
@@ -179,15 +183,34 @@ def _read_path_file(path: Path, separator: str, delimiter: str, converting_only:
 					f" the header is {other!r}-separated; use --delimiter {shown}"
 				)
 	with reading(path):
-		return read_path_table(
-			path, separator, delimiter, converting_only, places=PATHS_PLACES, processes=cores()
+		return read_path_runs(
+			path, separator, delimiter, converting_only, places=PATHS_PLACES, processes=processes, each=each
 		)
 
 
+def _counted(table: PathTable, orders: tuple[int, ...]) -> tuple[PathTable, dict[int, MarkovCounts]]:
+	"""A run of paths as Markov fits and rule-based splits need it: the Markov counts of every row, and
+	only the rows with conversions or value (all a split reads)."""
+	counts = {order: MarkovCounts.of(table, order) for order in orders}
+	return table.take(table.kept()), counts
+
+
 def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) -> dict[str, Any]:
+	parsed = [parse_model_spec(s) for s in specs]
 	# Rule-based models read only the rows with conversions or value: the others are checked, not kept.
-	converting_only = not any(get_model_def(parse_model_spec(s).name).data_driven for s in specs)
-	paths = _read_path_file(args.paths, args.separator, args.delimiter, converting_only)
+	# Markov fits read every row, counted where it is read (a large file by several processes), so that
+	# only the rows with conversions or value are kept; Shapley reads every row.
+	orders = tuple(sorted({spec.get("order") for spec in parsed if spec.name == "markov"}))
+	every_row = any(get_model_def(spec.name).data_driven and spec.name != "markov" for spec in parsed)
+	each = partial(_counted, orders=orders) if orders and not every_row else None
+	processes = args.processes or cores()
+	converting_only = not orders and not every_row
+	runs = _read_path_file(args.paths, args.separator, args.delimiter, converting_only, each, processes)
+	counts: dict[int, MarkovCounts] = {}
+	if each is not None:
+		counts = {order: MarkovCounts.sum([run[1][order] for run in runs]) for order in orders}
+		runs = [run[0] for run in runs]
+	paths = runs[0] if len(runs) == 1 else PathTable.concat(runs)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
 	conversions = sum(paths.conversions)
@@ -200,7 +223,11 @@ def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) ->
 		if spec.name in NEEDS_TIMESTAMPS and label in from_all:
 			out["skipped"][label] = SKIPPED_ON_PATHS
 			continue
-		fit = fit_model(spec, paths, cores()) if get_model_def(spec.name).data_driven else None
+		fit = None
+		if get_model_def(spec.name).data_driven:
+			fit = fit_model(
+				spec, counts.get(spec.get("order"), paths) if spec.name == "markov" else paths, processes
+			)
 		if fit is not None:
 			fits[label] = fit
 		out["models"][label] = attribute_paths(paths, spec, fit)
@@ -365,6 +392,19 @@ def version_text() -> str:
 	)
 
 
+MAX_PROCESSES = 64
+
+
+def _processes(text: str) -> int:
+	try:
+		number = int(text)
+	except ValueError:
+		number = 0
+	if not 1 <= number <= MAX_PROCESSES:
+		raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_PROCESSES}, got {text!r}")
+	return number
+
+
 def build_parser() -> argparse.ArgumentParser:
 	formatter = argparse.RawDescriptionHelpFormatter
 	parser = argparse.ArgumentParser(
@@ -400,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
 	)
 	attribute.add_argument("--separator", default=">", help="channel separator in --paths (default >)")
 	attribute.add_argument("--delimiter", default=";", help="column delimiter in --paths (default ;)")
+	attribute.add_argument(
+		"--processes",
+		type=_processes,
+		help="processes to read a large --paths file and fit Markov on it with (default: the CPUs this"
+		" process may use; 1 for none)",
+	)
 	demo = sub.add_parser("demo", help="every model on a small bundled sample, one block per model")
 	demo.add_argument("--format", choices=sorted(FORMATS), default="table")
 	return parser

@@ -10,14 +10,16 @@ from typing import Any
 
 from trackflow.engine.attribution.apply import Fit, attribute
 from trackflow.engine.attribution.journeys import Journey, paths_from_journeys
-from trackflow.engine.attribution.markov import fit_markov
+from trackflow.engine.attribution.markov import MarkovCounts, fit_markov
 from trackflow.engine.attribution.registry import get_model, model_names, parse_model_spec
 from trackflow.engine.attribution.shapley import fit_shapley
 from trackflow.engine.attribution.types import AttributionResult, ModelSpec, PathStats, PathTable
 from trackflow.engine.errors import ValidationError
 
 
-def fit_model(spec: str | ModelSpec, paths: PathTable | Sequence[PathStats], processes: int = 1) -> Fit:
+def fit_model(
+	spec: str | ModelSpec, paths: PathTable | Sequence[PathStats] | MarkovCounts, processes: int = 1
+) -> Fit:
 	"""Fit the data-driven model `spec` (markov or shapley, with its params) on aggregated paths; a
 	Markov fit of a large table may count its parts in up to `processes` forked processes."""
 	spec = parse_model_spec(spec)

@@ -7,7 +7,7 @@ import csv
 import gc
 import io
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -15,14 +15,15 @@ from functools import partial
 from itertools import compress, pairwise, repeat
 from operator import itemgetter, not_
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from trackflow.engine.attribution.journeys import Journey
-from trackflow.engine.attribution.types import Conversion, PathStats, PathTable, Touchpoint
+from trackflow.engine.attribution.types import Conversion, PathStats, PathTable, Touchpoint, kept_rows
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import minor_units
 from trackflow.engine.parallel import fork_map
 
+T = TypeVar("T")
 TOUCHPOINT_COLUMNS = ("journey_id", "timestamp", "channel")
 CONVERSION_COLUMNS = ("journey_id", "timestamp", "value")
 PATH_COLUMNS = ("path", "total_conversions", "total_conversion_value", "total_null")
@@ -265,18 +266,42 @@ def read_path_table(
 	that parse and fit) are read column by column with str methods; anything else, including every bad
 	row, goes through the csv module row by row, which gives the same rows or names the file, row and
 	field that is wrong. A plain file of PARALLEL_BYTES or more is read by up to `processes` forked
-	processes, a run of lines each."""
+	processes (see read_path_runs)."""
+	runs = read_path_runs(path, separator, delimiter, converting_only, places, processes)
+	return runs[0] if len(runs) == 1 else PathTable.concat(runs)
+
+
+def read_path_runs(
+	path: Path,
+	separator: str = ">",
+	delimiter: str = ";",
+	converting_only: bool = False,
+	places: int | None = None,
+	processes: int = 1,
+	each: Callable[[PathTable], T] | None = None,
+) -> list[T]:
+	"""The table of `path` (see read_path_table) in runs of lines, each passed through `each` where it
+	was read: a plain file of PARALLEL_BYTES or more is read by up to `processes` forked processes, a
+	run each (so `each` should return something small or compact to pickle); otherwise one run here."""
+	each = each or _itself
+	path = Path(path)
 	with gc_paused():
 		if processes > 1 and path.stat().st_size >= PARALLEL_BYTES:
-			table = _paths_parallel(path, separator, delimiter, converting_only, places, processes)
+			results = _paths_parallel(path, separator, delimiter, converting_only, places, processes, each)
+			if results is not None:
+				return results
+			table = None  # a run that is not plain: the csv module reads the file and names what is wrong
 		else:
 			table = _paths_plain(_text(path), separator, delimiter, converting_only, places)
-	if table is None:
-		rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter, places)
-		if converting_only:
-			values = list(map(itemgetter(2), rows))
-			rows = [rows[i] for i in _kept(list(map(itemgetter(1), rows)), values, list(map(str, values)))]
-		table = PathTable.from_rows(rows)
+		if table is None:
+			rows = _paths_csv(io.StringIO(_text(path), newline=""), str(path), separator, delimiter, places)
+			table = PathTable.from_rows(rows)
+			if converting_only:
+				table = table.take(table.kept())
+		return [each(table)]
+
+
+def _itself(table: PathTable) -> PathTable:
 	return table
 
 
@@ -291,10 +316,16 @@ PARALLEL_BYTES = 4 << 20  # below this, forking costs more than it saves
 
 
 def _paths_parallel(
-	path: Path, separator: str, delimiter: str, converting_only: bool, places: int | None, processes: int
-) -> PathTable | None:
-	"""_paths_plain over `processes` runs of whole lines at once, each process reading and decoding its
-	own bytes of the file (fork_map); the tables joined. None if any run is not plain UTF-8 text."""
+	path: Path,
+	separator: str,
+	delimiter: str,
+	converting_only: bool,
+	places: int | None,
+	processes: int,
+	each: Callable[[PathTable], T],
+) -> list[T] | None:
+	"""each(_paths_plain(run)) for `processes` runs of whole lines, each process reading and decoding
+	its own bytes of the file (fork_map). None if any run is not plain UTF-8 text."""
 	size = path.stat().st_size
 	with open(path, "rb") as handle:
 		first = handle.readline()
@@ -309,11 +340,9 @@ def _paths_parallel(
 		header = first.decode("utf-8-sig").rstrip("\r\n")
 	except UnicodeDecodeError:
 		return None
-	read = partial(_paths_run, path, header, separator, delimiter, converting_only, places)
-	tables = fork_map(read, list(pairwise(cuts)))
-	if any(table is None for table in tables):
-		return None
-	return PathTable.concat(tables)
+	read = partial(_paths_run, path, header, separator, delimiter, converting_only, places, each)
+	results = fork_map(read, list(pairwise(cuts)))
+	return None if any(result is None for result in results) else results
 
 
 def _paths_run(
@@ -323,9 +352,11 @@ def _paths_run(
 	delimiter: str,
 	converting_only: bool,
 	places: int | None,
+	each: Callable[[PathTable], T],
 	run: tuple[int, int],
-) -> PathTable | None:
-	"""_paths_plain of the lines from byte run[0] to run[1] of `path` under `header`."""
+) -> T | None:
+	"""each(_paths_plain(...)) of the lines from byte run[0] to run[1] of `path` under `header`, or None
+	if they are not plain UTF-8 text."""
 	with open(path, "rb") as handle:
 		handle.seek(run[0])
 		data = handle.read(run[1] - run[0])
@@ -334,20 +365,13 @@ def _paths_run(
 	except UnicodeDecodeError:
 		return None
 	del data
-	return _paths_plain(f"{header}\n{text}", separator, delimiter, converting_only, places)
+	table = _paths_plain(f"{header}\n{text}", separator, delimiter, converting_only, places)
+	return None if table is None else each(table)
 
 
 def _text(path: Path) -> str:
 	with open(path, newline="", encoding="utf-8-sig") as handle:
 		return handle.read()
-
-
-def _kept(conversions: list, values: list, value_texts: list[str]) -> list[int]:
-	"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero value."""
-	rows = range(len(values))
-	kept = {*compress(rows, conversions), *compress(rows, values)}
-	kept.update(map(value_texts.index, set(compress(value_texts, map(not_, values)))))
-	return sorted(kept)
 
 
 @contextmanager
@@ -412,7 +436,7 @@ def _paths_plain(
 		texts = list(map(str.strip, texts))
 	if converting_only and _no_blank_channel(texts, separator):
 		# Every path is valid: encode only the rows kept.
-		kept = _kept(conversions, values, value_texts or ["0"] * count)
+		kept = kept_rows(conversions, values)
 		texts, conversions, values, nulls = (
 			[column[i] for i in kept] for column in (texts, conversions, values, nulls)
 		)
@@ -422,7 +446,7 @@ def _paths_plain(
 		return None
 	table = PathTable(*encoded, conversions, values, nulls)
 	if converting_only:
-		table = table.take(_kept(conversions, values, value_texts or ["0"] * count))
+		table = table.take(table.kept())
 	return table
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -341,16 +341,54 @@ class MarkovFit:
 PARALLEL_ROWS = 50_000  # below this many paths, forking costs more than it saves
 
 
-def _counts(table: PathTable, order: int) -> tuple[dict, dict, dict, dict[str, float]]:
-	"""Transition counts (count_transitions) and journeys per channel of `table`: sums over its rows."""
-	groups = group_codes(table)
-	edges, to_conversion, to_null = count_transitions(table, order, groups)
-	return edges, to_conversion, to_null, journeys_by_channel(table, groups)
+@dataclass(frozen=True)
+class MarkovCounts:
+	"""What an order-k fit needs from the paths, summed over them: transition counts (count_transitions),
+	journeys per channel and the totals. Counts of parts of the paths add up (`+`, `MarkovCounts.sum`),
+	so a large file's runs can be counted where they are read."""
+
+	order: int
+	edges: dict[tuple[State, State], float]
+	to_conversion: dict[State, float]
+	to_null: dict[State, float]
+	journeys: dict[str, float]
+	conversions: float
+	nulls: float
+	value: Decimal
+
+	@classmethod
+	def of(cls, paths: PathTable | Iterable[PathStats], order: int) -> MarkovCounts:
+		table = as_table(paths)
+		groups = group_codes(table)
+		edges, to_conversion, to_null = count_transitions(table, order, groups)
+		return cls(
+			order,
+			edges,
+			to_conversion,
+			to_null,
+			journeys_by_channel(table, groups),
+			math.fsum(table.conversions),
+			math.fsum(table.nulls),
+			sum(filter(None, table.values), Decimal(0)),
+		)
+
+	@classmethod
+	def sum(cls, parts: Sequence[MarkovCounts]) -> MarkovCounts:
+		"""The counts of all `parts` (of one order), every dict in key order, so the chain is built the
+		same way whatever the order or split of the rows."""
+		return cls(
+			parts[0].order,
+			*(
+				_summed(getattr(part, name) for part in parts)
+				for name in ("edges", "to_conversion", "to_null", "journeys")
+			),
+			math.fsum(part.conversions for part in parts),
+			math.fsum(part.nulls for part in parts),
+			sum((part.value for part in parts), Decimal(0)),
+		)
 
 
 def _summed(parts: Iterable[dict]) -> dict:
-	"""The dicts' values added up per key, in key order (so the chain is built the same way whatever
-	the order or split of the rows)."""
 	total: dict = defaultdict(float)
 	for part in parts:
 		for key, count in part.items():
@@ -359,28 +397,40 @@ def _summed(parts: Iterable[dict]) -> dict:
 
 
 def fit_markov(
-	paths: PathTable | Iterable[PathStats], order: int = 1, min_journeys: int = 50, processes: int = 1
+	paths: PathTable | Iterable[PathStats] | MarkovCounts,
+	order: int = 1,
+	min_journeys: int = 50,
+	processes: int = 1,
 ) -> MarkovFit:
 	"""Fit an order-`order` Markov model on aggregated paths (converting and not).
 
-	`paths` is a PathTable or yields PathStats (or any (path, conversions, value, nulls) 4-tuples).
-	Returns removal effects, channel weights RE(c)/sum RE, the transition counts and a sufficiency
-	verdict: channels in fewer than `min_journeys` journeys are flagged; with no conversions, no
-	non-converting journeys or every channel flagged the verdict is "insufficient" and no weights are
-	given. With `processes` > 1, a table of PARALLEL_ROWS or more is counted in that many forked parts."""
+	`paths` is a PathTable, yields PathStats (or any (path, conversions, value, nulls) 4-tuples) or is
+	their MarkovCounts of that order. Returns removal effects, channel weights RE(c)/sum RE, the
+	transition counts and a sufficiency verdict: channels in fewer than `min_journeys` journeys are
+	flagged; with no conversions, no non-converting journeys or every channel flagged the verdict is
+	"insufficient" and no weights are given. With `processes` > 1, a table of PARALLEL_ROWS or more is
+	counted in that many forked parts."""
 	if order not in (1, 2, 3):
 		raise ValidationError(f"markov: order must be 1, 2 or 3, got {order!r}")
-	table = as_table(paths)
-	if processes > 1 and len(table) >= PARALLEL_ROWS:
-		parts = fork_map(partial(_counts, order=order), table.parts(processes))
-		if any(part is None for part in parts):
-			parts = [_counts(table, order)]
+	if isinstance(paths, MarkovCounts):
+		if paths.order != order:
+			raise ValidationError(f"markov: counts of order {paths.order} cannot fit order {order}")
+		counts = paths
 	else:
-		parts = [_counts(table, order)]
-	edges, to_conversion, to_null, journeys = (_summed(part[i] for part in parts) for i in range(4))
-	total_conversions = math.fsum(table.conversions)
-	total_nulls = math.fsum(table.nulls)
-	total_value = sum(filter(None, table.values), Decimal(0))
+		table = as_table(paths)
+		parts = None
+		if processes > 1 and len(table) >= PARALLEL_ROWS:
+			parts = fork_map(partial(MarkovCounts.of, order=order), table.parts(processes))
+		if parts is None or None in parts:
+			parts = [MarkovCounts.of(table, order)]
+		counts = MarkovCounts.sum(parts)
+	edges, to_conversion, to_null, journeys = (
+		counts.edges,
+		counts.to_conversion,
+		counts.to_null,
+		counts.journeys,
+	)
+	total_conversions, total_nulls, total_value = counts.conversions, counts.nulls, counts.value
 	sufficiency = verdict(journeys, total_conversions, total_nulls, min_journeys, needs_nulls=True)
 	transitions: list[tuple[list[str], list[str] | str, float]] = sorted(
 		[(list(a), list(b), w) for (a, b), w in edges.items()]

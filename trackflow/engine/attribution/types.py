@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from itertools import chain, compress, repeat
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import Any, NamedTuple
 
 from trackflow.engine.errors import ValidationError
@@ -245,6 +245,11 @@ class PathTable:
 		"""PathStats of the rows with conversions or value (built once: every rule-based model reads them)."""
 		return self.take(self.converting()).rows()
 
+	def kept(self) -> list[int]:
+		"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero
+		value (summing the values of those keeps their decimal places)."""
+		return kept_rows(self.conversions, self.values)
+
 	def converting(self) -> list[int]:
 		"""Indexes of the rows with conversions or value (all a rule-based model reads)."""
 		return list(
@@ -263,6 +268,21 @@ class PathTable:
 		paths = map(tuple, map(map, repeat(names.__getitem__), self.codes))
 		rows = zip(paths, self.conversions, self.values, self.nulls, strict=True)
 		return list(map(tuple.__new__, repeat(PathStats), rows))
+
+
+def kept_rows(conversions: list[float], values: list[Decimal]) -> list[int]:
+	"""Indexes of the rows with conversions or value, and of the first row of each spelling of a zero
+	value. Readers share one Decimal per spelling, so zeros are told apart by object first (C loops),
+	then by text among the few left."""
+	rows = range(len(values))
+	kept = {*compress(rows, conversions), *compress(rows, values)}
+	zeros = list(compress(rows, map(not_, values)))
+	first = dict(zip(map(id, map(values.__getitem__, reversed(zeros))), reversed(zeros), strict=True))
+	spellings: dict[str, int] = {}
+	for i in sorted(first.values()):
+		spellings.setdefault(str(values[i]), i)
+	kept.update(spellings.values())
+	return sorted(kept)
 
 
 def _path_table(channels, joined, conversions, distinct, positions, nulls) -> PathTable:
