@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Whole-process comparison on the 1M-journey aggregate (seed 7): the trackflow-attribution CLI against a
 # Python script that imports ChannelAttribution and pandas, reads the same CSV with pandas, runs the model
-# and prints the result. hyperfine runs both commands of a case in one invocation; the cases are repeated
-# ROUNDS times, alternating, and the summary gives the median of the rounds' ratios and each command's
-# median over all runs; the load average at each round's start and end goes to load.log.
+# and prints the result. TrackFlow runs as it does by default (a large file read and counted by one
+# process per CPU it may use) and with --processes 1. hyperfine runs the commands of a case in one
+# invocation; the cases are repeated ROUNDS times, alternating, and the summary gives the median of the
+# rounds' ratios and each command's median over all runs; the load average at each round's start and
+# end goes to load.log.
 #
 #   benchmarks/attribution/whole_process.sh            # ROUNDS=3 RUNS=5
 #   ROUNDS=5 TOUCHPOINTS=1 benchmarks/attribution/whole_process.sh
@@ -80,6 +82,7 @@ run_case() {  # name, round, TrackFlow arguments, ChannelAttribution model
 	hyperfine -N --warmup 1 --runs "$RUNS" --style basic \
 		--export-json "$OUT/${name}_r$round.json" --export-markdown "$OUT/${name}_r$round.md" \
 		-n trackflow "$TF attribute --paths $PATHS $args" \
+		-n trackflow-1-process "$TF attribute --paths $PATHS $args --processes 1" \
 		-n channelattribution "$CA_PYTHON $OUT/ca_whole_process.py $model $PATHS"
 	log "$name round $round end"
 }
@@ -99,7 +102,10 @@ peak() {  # label, command...: peak resident memory of one run
 }
 : > "$OUT/memory.txt"
 peak "trackflow markov" "$TF" attribute --paths "$PATHS" --model markov:order=1
+peak "trackflow markov, 1 process" "$TF" attribute --paths "$PATHS" --model markov:order=1 --processes 1
 peak "trackflow heuristics" "$TF" attribute --paths "$PATHS" --model first_touch --model last_touch --model linear
+peak "trackflow heuristics, 1 process" "$TF" attribute --paths "$PATHS" --model first_touch --model last_touch \
+	--model linear --processes 1
 peak "channelattribution markov" "$CA_PYTHON" "$OUT/ca_whole_process.py" markov "$PATHS"
 peak "channelattribution heuristics" "$CA_PYTHON" "$OUT/ca_whole_process.py" heuristic "$PATHS"
 
@@ -131,20 +137,26 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 for case in ("markov", "heuristics"):
-	times = {"trackflow": [], "channelattribution": []}
-	ratios = []
+	names = ("trackflow", "trackflow-1-process", "channelattribution")
+	times = {name: [] for name in names}
+	user = {name: [] for name in names}
+	ratios = {name: [] for name in names[:2]}
 	for file in sorted(out.glob(f"{case}_r*.json")):
 		medians = {}
 		for result in json.loads(file.read_text())["results"]:
 			times[result["command"]].extend(result["times"])
+			user[result["command"]].extend(result["user"])
 			medians[result["command"]] = result["median"]
-		ratios.append(medians["trackflow"] / medians["channelattribution"])
-	tf, ca = (statistics.median(times[k]) for k in ("trackflow", "channelattribution"))
-	print(
-		f"{case}: ratio {statistics.median(ratios):.2f}x (median of the rounds' ratios of medians:"
-		f" {', '.join(f'{r:.2f}' for r in ratios)}); over all {len(times['trackflow'])} runs each"
-		f" trackflow median {tf:.3f} s, ChannelAttribution median {ca:.3f} s"
-	)
+		for name in ratios:
+			ratios[name].append(medians[name] / medians["channelattribution"])
+	for name, found in ratios.items():
+		print(
+			f"{case} {name}: ratio {statistics.median(found):.2f}x (median of the rounds' ratios of"
+			f" medians: {', '.join(f'{r:.2f}' for r in found)}); over all {len(times[name])} runs each"
+			f" median {statistics.median(times[name]):.3f} s (user CPU {statistics.median(user[name]):.3f} s),"
+			f" ChannelAttribution {statistics.median(times['channelattribution']):.3f} s"
+			f" (user CPU {statistics.median(user['channelattribution']):.3f} s)"
+		)
 for file in sorted(out.glob("touchpoints_*.json")):
 	medians = {r["command"]: r["median"] for r in json.loads(file.read_text())["results"]}
 	print(f"{file.stem}: " + ", ".join(f"{k} median {v:.2f} s" for k, v in medians.items()))
