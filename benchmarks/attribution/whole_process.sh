@@ -29,6 +29,9 @@ TF="$TF_VENV/bin/trackflow-attribution"
 mkdir -p "$OUT"
 
 [ -f "$PATHS" ] || "$TF_VENV/bin/python" "$ROOT/benchmarks/attribution/generate.py" --journeys 1000000 --seed 7
+# Bytecode as an installed package has it (pip compiles a wheel's modules at install; the editable
+# checkout may have none, e.g. with PYTHONDONTWRITEBYTECODE set), as ChannelAttribution's venv has.
+"$TF_VENV/bin/python" -m compileall -q "$ROOT/trackflow" > /dev/null
 
 cat > "$OUT/ca_whole_process.py" <<'PY'
 """ChannelAttribution's whole process: import it and pandas, read the CSV, run one call, print the result."""
@@ -145,7 +148,7 @@ for case in ("markov", "heuristics"):
 		medians = {}
 		for result in json.loads(file.read_text())["results"]:
 			times[result["command"]].extend(result["times"])
-			user[result["command"]].extend(result["user"])
+			user[result["command"]].append(result["user"])  # the round's mean user CPU time
 			medians[result["command"]] = result["median"]
 		for name in ratios:
 			ratios[name].append(medians[name] / medians["channelattribution"])
@@ -153,7 +156,8 @@ for case in ("markov", "heuristics"):
 		print(
 			f"{case} {name}: ratio {statistics.median(found):.2f}x (median of the rounds' ratios of"
 			f" medians: {', '.join(f'{r:.2f}' for r in found)}); over all {len(times[name])} runs each"
-			f" median {statistics.median(times[name]):.3f} s (user CPU {statistics.median(user[name]):.3f} s),"
+			f" median {statistics.median(times[name]):.3f} s (user CPU, median of the rounds' means,"
+			f" {statistics.median(user[name]):.3f} s),"
 			f" ChannelAttribution {statistics.median(times['channelattribution']):.3f} s"
 			f" (user CPU {statistics.median(user['channelattribution']):.3f} s)"
 		)

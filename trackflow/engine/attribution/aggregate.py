@@ -9,7 +9,7 @@ exactly to the total value.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -61,14 +61,15 @@ def _shares(
 	n = len(path)
 	if weights_by_channel is not None:
 		get = weights_by_channel.get
-		if len(set(path)) == n:
+		distinct = set(path)
+		if len(distinct) == n:
 			raw = list(map(get, path, repeat(0.0)))
 			total = sum(raw)
 			if total > 0:
 				return zip(path, map(truediv, raw, repeat(total)), repeat(1))
 			return zip(path, repeat(1.0 / n), repeat(1))
-		counts = Counter(path)
-		total = sum([get(c, 0.0) / counts[c] for c in path])
+		counts = dict(zip(distinct, map(path.count, distinct), strict=True))
+		total = sum(map(truediv, map(get, path, repeat(0.0)), map(counts.__getitem__, path)))
 		if total > 0:
 			return [(c, get(c, 0.0) / k / total, k) for c, k in counts.items()]
 		return [(c, 1.0 / n, k) for c, k in counts.items()]

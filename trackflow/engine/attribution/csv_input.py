@@ -408,7 +408,7 @@ def _paths_plain(
 	lines = body.split("\n")
 	if not lines[-1]:
 		lines.pop()  # the final newline
-	if lines and ("\n\n" in body or not lines[0] or not lines[-1]):
+	if "" in lines:
 		lines = list(filter(None, lines))  # the csv module skips empty lines
 	del body
 	if not lines:
