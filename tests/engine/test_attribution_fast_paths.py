@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 from trackflow.engine import cli
 from trackflow.engine.attribution import attribute_paths, fit_markov, fit_shapley
 from trackflow.engine.attribution.aggregate import NEEDS_TIMESTAMPS
-from trackflow.engine.attribution.csv_input import PATH_COLUMNS, read_paths
+from trackflow.engine.attribution.csv_input import (
+	PATH_COLUMNS,
+	_read_touchpoints,
+	_touchpoints_csv,
+	_touchpoints_plain,
+	read_paths,
+)
 from trackflow.engine.attribution.registry import CHANNEL_PREFIX, get_model, parse_model_spec
 from trackflow.engine.attribution.types import ModelSpec, PathStats, PathTable, as_rows
 from trackflow.engine.errors import ValidationError
@@ -422,3 +428,90 @@ def test_cli_json_is_byte_identical_to_the_reference_pipeline(tmp_path, monkeypa
 	)
 	assert new == _cli_json(argv)
 	assert new_rule_based == _cli_json(rule_based)
+
+
+# --- touchpoint files: the column reader against the csv module reader ------------------------------
+
+
+def _read_touches_both(tmp_path, text):
+	"""Both TP.csv readers on `text`: the same touches by journey, or the same one-line error."""
+	file = tmp_path / "tp.csv"
+	with open(file, "w", encoding="utf-8", newline="") as handle:
+		handle.write(text)
+	outcomes = []
+	for reader in (_read_touchpoints, _touchpoints_csv):
+		try:
+			outcomes.append(("touches", dict(reader(file))))
+		except ValidationError as error:
+			outcomes.append(("error", str(error)))
+	assert outcomes[0] == outcomes[1]
+	return outcomes[0]
+
+
+@st.composite
+def touchpoint_files(draw):
+	columns = ["journey_id", "timestamp", "channel"]
+	for optional in ("touchpoint_id", "source", "medium", "campaign", "milestone"):
+		if draw(st.booleans()):
+			columns.append(optional)
+	if draw(st.booleans()):
+		columns = draw(st.permutations(columns))
+	spaced = draw(st.integers(0, 4)) == 0
+	lines = [",".join(f" {c} " if spaced else c for c in columns)]
+	stamps = st.one_of(
+		st.integers(0, 500).map(lambda h: f"2026-01-{1 + h // 24:02d}T{h % 24:02d}:00:00Z"),
+		st.sampled_from(["2026-01-02T10:00:00+02:00", "2026-01-02 10:00:00+00:00", " 2026-01-03T00:00:00z "]),
+	)
+	bad_stamps = st.sampled_from(["2026-01-02T10:00:00", "x", "1800-01-01T00:00:00Z", ""])
+	for _ in range(draw(st.integers(0, 15))):
+		fields = {
+			"journey_id": draw(st.sampled_from(["j1", "j2", "j3", " j1"])),
+			"timestamp": draw(stamps),
+			"channel": draw(st.sampled_from([*CHANNELS, " email "])),
+			"touchpoint_id": draw(st.sampled_from(["", "t1", "t2", "t3", "t4", "t5", "t6", "t7"])),
+			"source": draw(st.sampled_from(["", "google", " fb "])),
+			"medium": draw(st.sampled_from(["", "cpc"])),
+			"campaign": draw(st.sampled_from(["", "spring"])),
+			"milestone": draw(st.sampled_from(["", "lead", "lead|won", " opportunity ", "|"])),
+		}
+		trouble = draw(st.integers(0, 25))
+		if trouble == 0:
+			fields["timestamp"] = draw(bad_stamps)
+		elif trouble == 1:
+			fields[draw(st.sampled_from(["journey_id", "channel"]))] = draw(st.sampled_from(["", "  "]))
+		elif trouble == 2:
+			fields["milestone"] = "bogus"
+		elif trouble == 3:
+			fields["channel"] = '"a,b"'
+		line = ",".join(fields[c] for c in columns)
+		shape = draw(st.integers(0, 40))
+		if shape == 0:
+			line += ",extra"
+		elif shape == 1:
+			line = line.rpartition(",")[0]
+		lines.append(line)
+		if draw(st.integers(0, 20)) == 0:
+			lines.append("")
+	ending = draw(st.sampled_from(["\n", "\r\n"]))
+	return ending.join(lines) + (ending if draw(st.booleans()) else "")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(touchpoint_files())
+def test_touchpoint_columns_match_the_csv_module_reader(tmp_path, text):
+	_read_touches_both(tmp_path, text)
+
+
+def test_a_plain_touchpoint_file_is_read_by_columns(tmp_path):
+	text = (
+		"journey_id,timestamp,channel,touchpoint_id,milestone,source\n"
+		"j1,2026-01-01T10:00:00Z,email,,lead,google\n"
+		"j1,2026-01-01T11:00:00+01:00,direct,t9,,\n"
+		"j2, 2026-01-02T10:00:00Z ,paid_search,,lead|won,\n"
+	)
+	touches = _touchpoints_plain(text)
+	assert touches is not None and touches == _read_touches_both(tmp_path, text)[1]
+	first, second = touches["j1"]
+	assert (first.id, first.source, first.milestones) == ("j1#000000002", "google", frozenset({"lead"}))
+	assert (second.id, second.source, second.timestamp.utcoffset().seconds) == ("t9", None, 3600)
+	assert touches["j2"][0].milestones == frozenset({"lead", "won"})

@@ -13,7 +13,14 @@ from trackflow.engine.attribution.markov import MarkovFit
 from trackflow.engine.attribution.models import RULE_MODELS, channel_weights_to_touches
 from trackflow.engine.attribution.registry import get_model, parse_model_spec
 from trackflow.engine.attribution.shapley import ShapleyFit
-from trackflow.engine.attribution.types import AttributionResult, Conversion, Credit, ModelSpec, Touchpoint
+from trackflow.engine.attribution.types import (
+	TOUCH_ORDER,
+	AttributionResult,
+	Conversion,
+	Credit,
+	ModelSpec,
+	Touchpoint,
+)
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.money import allocate
 
@@ -29,7 +36,7 @@ def window(
 ) -> list[Touchpoint]:
 	"""Touches not after the conversion and at most `lookback_days` before it, ordered by (timestamp, id).
 	Raises ValidationError on two touches with the same id (the order would not be deterministic)."""
-	ordered = sorted(touchpoints, key=lambda t: (t.timestamp, t.id))
+	ordered = sorted(touchpoints, key=TOUCH_ORDER)
 	if len({t.id for t in ordered}) != len(ordered):
 		ids = sorted(t.id for t in ordered)
 		duplicate = next(a for a, b in pairwise(ids) if a == b)

@@ -81,10 +81,91 @@ def read_journeys(touchpoints: Path, conversions: Path) -> list[Journey]:
 
 
 def _read_touchpoints(touchpoints: Path) -> dict[str, list[Touchpoint]]:
-	touches: dict[str, list[Touchpoint]] = defaultdict(list)
-	first_row: dict[tuple[str, str], int] = {}
 	header = check_text_file(touchpoints, TOUCHPOINT_COLUMNS)
 	_separator_hint(touchpoints, header, TOUCHPOINT_COLUMNS)
+	touches = None
+	with reading(touchpoints), gc_paused():
+		try:
+			touches = _touchpoints_plain(_text(touchpoints))
+		except UnicodeDecodeError:
+			pass  # the csv reader names the row
+	return _touchpoints_csv(touchpoints) if touches is None else touches
+
+
+ASCII_WHITESPACE = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _touchpoints_plain(text: str) -> dict[str, list[Touchpoint]] | None:
+	"""The touches of a plain-shaped TP.csv by journey, read column by column with str methods (each
+	distinct timestamp and milestone text parsed once), or None when the csv module must read it: quotes,
+	a row with more or fewer fields, an empty or unparsable required field, a repeated touchpoint id. The
+	csv reader then gives the same touches or names the row and field that is wrong."""
+	if "\r" in text:
+		text = text.replace("\r\n", "\n")
+	if '"' in text or "\r" in text or "\0" in text:
+		return None
+	header, _, body = text.partition("\n")
+	del text
+	names = [name.strip() for name in header.split(",")]
+	if len(set(names)) != len(names) or not all(c in names for c in TOUCHPOINT_COLUMNS):
+		return None
+	lines = body.split("\n")
+	del body
+	if lines and not lines[-1]:
+		lines.pop()
+	if "" in lines:
+		lines = list(filter(None, lines))  # the csv module skips empty lines
+	width = len(names)
+	if lines and set(map(str.count, lines, repeat(","))) != {width - 1}:
+		return None
+	count = len(lines)
+	fields = ",".join(lines).split(",") if lines else []
+	del lines
+	columns = {name: fields[i::width] for i, name in enumerate(names)}
+	joined = "".join(fields)
+	if not joined.isascii() or any(c in joined for c in ASCII_WHITESPACE):  # strip as the csv reader does
+		columns = {name: list(map(str.strip, column)) for name, column in columns.items()}
+	del fields, joined
+	journeys, stamps, channels = (columns[c] for c in TOUCHPOINT_COLUMNS)
+	if "" in journeys or "" in stamps or "" in channels:
+		return None
+	try:
+		parsed = {text: _timestamp(text, "") for text in dict.fromkeys(stamps)}
+	except ValidationError:
+		return None
+	timestamps = list(map(parsed.__getitem__, stamps))
+	empty = frozenset()
+	milestones = repeat(empty, count)
+	if "milestone" in columns:
+		spellings = {}
+		for text in dict.fromkeys(columns["milestone"]):
+			found = frozenset(m.strip() for m in text.split("|") if m.strip())
+			if found - {"lead", "opportunity", "won"}:
+				return None
+			spellings[text] = found or empty
+		milestones = map(spellings.__getitem__, columns["milestone"])
+	ids = columns.get("touchpoint_id")
+	generated = list(map("{}#{:09d}".format, journeys, range(2, count + 2)))
+	if ids is not None:
+		ids = [given or made for given, made in zip(ids, generated, strict=True)]
+		if len(set(zip(journeys, ids, strict=True))) != count:
+			return None
+	else:
+		ids = generated
+	optional = [
+		[value or None for value in columns[name]] if name in columns else repeat(None, count)
+		for name in ("source", "medium", "campaign")
+	]
+	touches: dict[str, list[Touchpoint]] = defaultdict(list)
+	made = Touchpoint.checked(ids, timestamps, channels, *optional, milestones)
+	for journey, touch in zip(journeys, made, strict=True):
+		touches[journey].append(touch)
+	return touches
+
+
+def _touchpoints_csv(touchpoints: Path) -> dict[str, list[Touchpoint]]:
+	touches: dict[str, list[Touchpoint]] = defaultdict(list)
+	first_row: dict[tuple[str, str], int] = {}
 	with reading(touchpoints) as at, open(touchpoints, newline="", encoding="utf-8-sig") as handle:
 		for number, row in _rows(handle, str(touchpoints), TOUCHPOINT_COLUMNS):
 			at.row = number

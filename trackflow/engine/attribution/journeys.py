@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from trackflow.engine.attribution.apply import window
 from trackflow.engine.attribution.registry import DEFAULT_LOOKBACK_DAYS
-from trackflow.engine.attribution.types import Conversion, PathStats, Touchpoint
+from trackflow.engine.attribution.types import TOUCH_ORDER, Conversion, PathStats, Touchpoint
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def paths_from_journeys(
 					conversions[path] += 1
 					values[path] += conversion.value
 		elif journey.touchpoints:
-			ordered = sorted(journey.touchpoints, key=lambda t: (t.timestamp, t.id))
+			ordered = sorted(journey.touchpoints, key=TOUCH_ORDER)
 			start = ordered[-1].timestamp - timedelta(days=lookback_days)
 			path = tuple(t.channel for t in ordered if t.timestamp >= start)
 			nulls[path] += 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from itertools import chain, compress, repeat
-from operator import itemgetter, not_
+from operator import attrgetter, itemgetter, not_
 from typing import Any, NamedTuple
 
 from trackflow.engine.errors import ValidationError
@@ -53,9 +54,35 @@ class Touchpoint:
 				f"touchpoint {self.id}: unknown milestone {sorted(unknown)[0]!r} (use lead, opportunity, won)"
 			)
 
+	@classmethod
+	def checked(
+		cls,
+		ids: Iterable[str],
+		timestamps: Iterable[datetime],
+		channels: Iterable[str],
+		sources: Iterable[str | None],
+		mediums: Iterable[str | None],
+		campaigns: Iterable[str | None],
+		milestones: Iterable[frozenset[str]],
+	) -> list[Touchpoint]:
+		"""Touchpoints, a column per field, whose values a reader has already checked as __post_init__
+		would (non-empty ids and channels, aware timestamps, known milestones): built without checking
+		them again and without a Python call per touch, for files of a million touches."""
+		none = repeat(None)
+		rows = zip(ids, timestamps, channels, sources, mediums, campaigns, none, none, repeat(()), milestones)
+		dicts = list(map(dict, map(zip, repeat(TOUCHPOINT_FIELDS), rows)))
+		touches = list(map(object.__new__, repeat(cls, len(dicts))))
+		deque(map(object.__setattr__, touches, repeat("__dict__"), dicts), maxlen=0)
+		return touches
+
 	@property
 	def sort_key(self) -> tuple[datetime, str]:
 		return (self.timestamp, self.id)
+
+
+TOUCHPOINT_FIELDS = tuple(f.name for f in fields(Touchpoint))
+# Touches in journey order: by time, then id (sorted(..., key=TOUCH_ORDER) compares in C).
+TOUCH_ORDER = attrgetter("timestamp", "id")
 
 
 @dataclass(frozen=True)
