@@ -210,7 +210,7 @@ def run_paths(args: argparse.Namespace, specs: list[str], from_all: set[str]) ->
 	if each is not None:
 		counts = {order: MarkovCounts.sum([run[1][order] for run in runs]) for order in orders}
 		runs = [run[0] for run in runs]
-	paths = runs[0] if len(runs) == 1 else PathTable.concat(runs)
+	paths = PathTable.concat(runs)
 	if args.detail:
 		raise ValidationError("--detail needs touchpoints and conversions, not --paths")
 	conversions = sum(paths.conversions)

@@ -136,7 +136,14 @@ class TestWebConversions(TrackFlowTestCase):
 			)
 		}
 		self.assertTrue(browser)
+		# The models that credited this conversion (a data-driven one credits nothing while its stored fit
+		# is insufficient, which depends on what earlier tests left on the site).
+		credited = set(
+			frappe.get_all("Attribution Credit", {"conversion": conversion.name}, pluck="attribution_model")
+		)
+		self.assertTrue(credited)
 		for model, (_credited, value) in included["totals"].items():
-			self.assertGreaterEqual(browser.get(model, Decimal(0)), Decimal("49.5"), model)
+			if model in credited:
+				self.assertGreaterEqual(browser.get(model, Decimal(0)), Decimal("49.5"), model)
 			left = Decimal(str(excluded["totals"].get(model, (0, 0))[1]))
 			self.assertEqual(Decimal(str(value)) - left, browser.get(model, Decimal(0)), model)

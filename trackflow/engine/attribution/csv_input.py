@@ -349,7 +349,7 @@ def read_path_table(
 	field that is wrong. A plain file of PARALLEL_BYTES or more is read by up to `processes` forked
 	processes (see read_path_runs)."""
 	runs = read_path_runs(path, separator, delimiter, converting_only, places, processes)
-	return runs[0] if len(runs) == 1 else PathTable.concat(runs)
+	return PathTable.concat(runs)
 
 
 def read_path_runs(

@@ -218,6 +218,8 @@ class PathTable:
 	@classmethod
 	def concat(cls, tables: Sequence[PathTable]) -> PathTable:
 		"""The rows of `tables` in order, in one table (each table's codes mapped to the joint ones)."""
+		if len(tables) == 1:
+			return tables[0]
 		channels = list(tables[0].channels) if tables else []
 		numbers = {name: i for i, name in enumerate(channels, start=1)}
 		codes, conversions, values, nulls = [], [], [], []
