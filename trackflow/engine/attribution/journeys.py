@@ -7,10 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from operator import attrgetter
 
 from trackflow.engine.attribution.apply import window
 from trackflow.engine.attribution.registry import DEFAULT_LOOKBACK_DAYS
 from trackflow.engine.attribution.types import TOUCH_ORDER, Conversion, PathStats, Touchpoint
+
+CHANNEL = attrgetter("channel")
 
 
 @dataclass(frozen=True)
@@ -31,17 +34,21 @@ def paths_from_journeys(
 	conversions: dict[tuple[str, ...], float] = defaultdict(float)
 	values: dict[tuple[str, ...], Decimal] = defaultdict(Decimal)
 	nulls: dict[tuple[str, ...], float] = defaultdict(float)
+	lookback = timedelta(days=lookback_days)
 	for journey in journeys:
 		if journey.conversions:
 			for conversion in journey.conversions:
-				path = tuple(t.channel for t in window(journey.touchpoints, conversion, lookback_days))
+				path = tuple(map(CHANNEL, window(journey.touchpoints, conversion, lookback_days)))
 				if path:
 					conversions[path] += 1
 					values[path] += conversion.value
 		elif journey.touchpoints:
 			ordered = sorted(journey.touchpoints, key=TOUCH_ORDER)
-			start = ordered[-1].timestamp - timedelta(days=lookback_days)
-			path = tuple(t.channel for t in ordered if t.timestamp >= start)
+			start = ordered[-1].timestamp - lookback
+			if ordered[0].timestamp >= start:  # the whole journey is inside the window (nearly always)
+				path = tuple(map(CHANNEL, ordered))
+			else:
+				path = tuple(t.channel for t in ordered if t.timestamp >= start)
 			nulls[path] += 1
 	keys = sorted(set(conversions) | set(nulls))
 	return [PathStats(p, conversions.get(p, 0.0), values.get(p, Decimal(0)), nulls.get(p, 0.0)) for p in keys]

@@ -25,7 +25,7 @@ from typing import Any
 
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution.sufficiency import verdict
-from trackflow.engine.attribution.types import PathStats, PathTable, as_rows, as_table
+from trackflow.engine.attribution.types import PathStats, PathTable, as_table
 from trackflow.engine.errors import ValidationError
 from trackflow.engine.parallel import fork_map
 
@@ -35,8 +35,9 @@ CONVERSION = "(conversion)"
 NULL = "(null)"
 
 
-def path_states(path: tuple[str, ...], order: int) -> list[State]:
-	"""The chain states a path visits: k-grams, consecutive duplicates collapsed; short path = 1 state."""
+def path_states(path: Sequence[str], order: int) -> list[Sequence[str]]:
+	"""The chain states a path visits: k-grams, consecutive duplicates collapsed; short path = 1 state.
+	(A path of channels gives tuples; a PathTable row's code string gives substrings.)"""
 	if len(path) <= order:
 		return [tuple(path)]
 	states: list[State] = []
@@ -139,18 +140,28 @@ def count_transitions(
 				elif a != b:
 					edges[states[a], states[b]] += weight * count
 	else:
-		for path, conversions, _value, nulls in as_rows(paths):
+		# States as substrings of the rows' code strings (START is ""), named once at the end.
+		table = as_table(paths)
+		for codes, conversions, nulls in zip(table.codes, table.conversions, table.nulls, strict=True):
 			weight = conversions + nulls
 			if not weight:
 				continue
-			previous = START
-			for state in path_states(tuple(path), order):
+			previous = ""
+			for state in path_states(codes, order) if len(codes) > order else (codes,):
 				edges[previous, state] += weight
 				previous = state
 			if conversions:
 				to_conversion[previous] += conversions
 			if nulls:
 				to_null[previous] += nulls
+		names = dict(zip(map(chr, range(1, len(table.channels) + 1)), table.channels, strict=True))
+
+		def named(state: str) -> State:
+			return tuple(map(names.__getitem__, state))
+
+		edges = {(named(a), named(b)): w for (a, b), w in edges.items()}
+		to_conversion = {named(state): w for state, w in to_conversion.items()}
+		to_null = {named(state): w for state, w in to_null.items()}
 	return dict(edges), dict(to_conversion), dict(to_null)
 
 

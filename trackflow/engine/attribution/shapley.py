@@ -24,23 +24,25 @@ from typing import Any
 
 from trackflow.engine import ENGINE_VERSION
 from trackflow.engine.attribution.sufficiency import verdict
-from trackflow.engine.attribution.types import PathStats, PathTable, as_rows
+from trackflow.engine.attribution.types import PathStats, PathTable, as_table
 from trackflow.engine.errors import ValidationError
 
 MAX_ENUMERATION_CHANNELS = 15
 
 
-def coalition_counts(paths: Iterable[PathStats]) -> dict[frozenset[str], tuple[float, float]]:
+def coalition_counts(paths: PathTable | Iterable[PathStats]) -> dict[frozenset[str], tuple[float, float]]:
 	"""Per exact set of distinct channels T: (conversions, journeys)."""
+	table = as_table(paths)
 	conversions: dict[frozenset[str], float] = defaultdict(float)
 	journeys: dict[frozenset[str], float] = defaultdict(float)
-	for path, converted, _value, nulls in paths:
+	for codes, converted, nulls in zip(table.codes, table.conversions, table.nulls, strict=True):
 		weight = converted + nulls
 		if weight:
-			key = frozenset(path)
+			key = frozenset(codes)
 			journeys[key] += weight
 			conversions[key] += converted
-	return {key: (conversions[key], journeys[key]) for key in journeys}
+	names = dict(zip(map(chr, range(1, len(table.channels) + 1)), table.channels, strict=True))
+	return {frozenset(map(names.__getitem__, key)): (conversions[key], journeys[key]) for key in journeys}
 
 
 def coalition_rates(counts: Mapping[frozenset[str], tuple[float, float]]) -> dict[frozenset[str], float]:
@@ -148,11 +150,11 @@ def fit_shapley(paths: PathTable | Iterable[PathStats], min_journeys: int = 50) 
 
 	Channel weight = φ_c / Σ φ. Channels in fewer than `min_journeys` journeys are flagged; with no
 	conversions or every channel flagged the verdict is "insufficient" and no weights are given."""
-	rows = as_rows(paths)
-	counts = coalition_counts(rows)
+	table = as_table(paths)
+	counts = coalition_counts(table)
 	total_conversions = sum(c for c, _ in counts.values())
 	total_journeys = sum(j for _, j in counts.values())
-	total_value = sum((row[2] for row in rows if row[2]), Decimal(0))
+	total_value = sum(filter(None, table.values), Decimal(0))
 	journeys: dict[str, float] = defaultdict(float)
 	for coalition, (_c, j) in counts.items():
 		for channel in coalition:
