@@ -177,7 +177,11 @@ def _pages_handler(pages: Pages):
 			self.end_headers()
 			self.wfile.write(data)
 
-		do_POST = do_GET  # form submissions land on a page too
+		def do_POST(self):  # form submissions land on a page too
+			# Read the body first: closing the socket with it unread makes the kernel send a reset, which
+			# can reach Chromium before the page does and leave the submission's navigation hanging.
+			self.rfile.read(int(self.headers.get("Content-Length") or 0))
+			self.do_GET()
 
 	return Handler
 
@@ -242,6 +246,8 @@ class Harness:
 		self.console_errors: list[str] = []
 		self.allowed_console = ()  # substrings of console errors a test expects
 		self.page = self.context.new_page()
+		# A stuck browser call fails the test in bounded time instead of hanging the run.
+		self.page.set_default_timeout(20_000)
 		self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
 		self.page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
 

@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 		"--processes",
 		type=_processes,
 		help="processes to read a large --paths file and fit Markov on it with (default: the CPUs this"
-		" process may use; 1 for none)",
+		" process may use, at most 8; 1 for none)",
 	)
 	demo = sub.add_parser("demo", help="every model on a small bundled sample, one block per model")
 	demo.add_argument("--format", choices=sorted(FORMATS), default="table")

@@ -13,13 +13,17 @@ T = TypeVar("T")
 FAILED = b"\0failed"
 
 
+DEFAULT_MAX = 8  # beyond this many runs of a 30 MB file, forking and joining cost more than they save
+
+
 def cores() -> int:
-	"""How many processes a job may fork into: the CPUs this process may run on, or 1 where fork is
-	missing or unsafe (another thread is running: a lock it holds would stay locked in the child)."""
+	"""How many processes a job may fork into by default: the CPUs this process may run on (at most
+	DEFAULT_MAX), or 1 where fork is missing or unsafe (another thread is running: a lock it holds would
+	stay locked in the child)."""
 	if not hasattr(os, "fork") or threading.active_count() > 1:
 		return 1
 	try:
-		return len(os.sched_getaffinity(0))
+		return min(len(os.sched_getaffinity(0)), DEFAULT_MAX)
 	except AttributeError:  # macOS, where fork and threads also mix badly: stay in one process
 		return 1
 
