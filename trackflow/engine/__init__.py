@@ -7,4 +7,4 @@ Frappe layer (doctypes, api/, integrations/, tasks, commands, web/) calls into i
 # The version of the attribution rules, stamped on every credit of the ledger (Attribution Credit's
 # engine_version): it changes only when the same input would get different credits, so it moves apart
 # from the package version (trackflow.__version__) on purpose; `trackflow-attribution --version` shows both.
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"  # 1.1.0: Markov chains built in key order, channel-weighted path splits exact
