@@ -243,6 +243,28 @@ def _same_converting_rows(converting, rows):
 		assert str(sum((r[column] for r in converting), start)) == str(total)
 
 
+def rough_line(draw, line: str, delimiter: str) -> str:
+	"""`line`, now and then with a field too many or too few (the csv reader's ragged rows)."""
+	shape = draw(st.integers(0, 40))
+	if shape == 0:
+		return line + delimiter + "extra"
+	if shape == 1:
+		return line.rpartition(delimiter)[0]
+	return line
+
+
+def rough_file(draw, lines: list[str]) -> str:
+	"""The lines as a file's text: now and then a blank line after one, LF or CRLF ends, with or
+	without a final line end."""
+	kept = []
+	for line in lines:
+		kept.append(line)
+		if draw(st.integers(0, 20)) == 0:
+			kept.append("")
+	ending = draw(st.sampled_from(["\n", "\r\n"]))
+	return ending.join(kept) + (ending if draw(st.booleans()) else "")
+
+
 @st.composite
 def path_files(draw):
 	columns = list(PATH_COLUMNS)
@@ -277,17 +299,8 @@ def path_files(draw):
 			fields[draw(st.sampled_from(sorted(fields)))] = draw(bad)
 		if draw(st.integers(0, 30)) == 0:
 			fields["path"] = draw(st.sampled_from(["", " ", "a > > b", "a >", '"a > b"', '"a;b" > c']))
-		line = ";".join(fields[c] for c in columns)
-		shape = draw(st.integers(0, 40))
-		if shape == 0:
-			line += ";extra"
-		elif shape == 1:
-			line = line.rpartition(";")[0]
-		lines.append(line)
-		if draw(st.integers(0, 20)) == 0:
-			lines.append("")
-	ending = draw(st.sampled_from(["\n", "\r\n"]))
-	return ending.join(lines) + (ending if draw(st.booleans()) else "")
+		lines.append(rough_line(draw, ";".join(fields[c] for c in columns), ";"))
+	return rough_file(draw, lines)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -483,17 +496,8 @@ def touchpoint_files(draw):
 			fields["milestone"] = "bogus"
 		elif trouble == 3:
 			fields["channel"] = '"a,b"'
-		line = ",".join(fields[c] for c in columns)
-		shape = draw(st.integers(0, 40))
-		if shape == 0:
-			line += ",extra"
-		elif shape == 1:
-			line = line.rpartition(",")[0]
-		lines.append(line)
-		if draw(st.integers(0, 20)) == 0:
-			lines.append("")
-	ending = draw(st.sampled_from(["\n", "\r\n"]))
-	return ending.join(lines) + (ending if draw(st.booleans()) else "")
+		lines.append(rough_line(draw, ",".join(fields[c] for c in columns), ","))
+	return rough_file(draw, lines)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
